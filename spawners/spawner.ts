@@ -1,0 +1,46 @@
+// The one interface the lifecycle uses to run user servers. Spawners never call back into the web layer:
+// they report progress through the callback and keep everything they need to find the server again
+// (after a hub restart) in a JSON-serialisable state object that the lifecycle stores.
+
+export interface SpawnProgress {
+  /** 0–100; the lifecycle clamps it. */
+  progress: number;
+  message: string;
+  html_message?: string;
+}
+
+export interface SpawnSpec {
+  /** Hub user name. */
+  user: string;
+  /** "" for the default server. */
+  serverName: string;
+  /** argv; argv[0] is looked up on PATH. */
+  argv: string[];
+  /** The complete environment of the server process (nothing is inherited implicitly). */
+  env: Record<string, string>;
+  /** Where the server must listen (also in env as JUPYTERHUB_SERVICE_URL). */
+  host: string;
+  port: number;
+  /** Working directory; the spawner's own default when absent. */
+  cwd?: string;
+}
+
+/** Opaque to the lifecycle; persisted as JSON in the store and handed back to poll/stop/failureDetail. */
+export type SpawnerState = Record<string, unknown>;
+
+export type PollResult = { running: true } | { running: false; reason: string };
+
+export interface Spawner {
+  readonly kind: string;
+  /**
+   * Launch the server process and resolve as soon as it is launched (not when it is ready: the lifecycle
+   * polls readiness over HTTP). Rejects with an Error whose message a user can read if it cannot launch.
+   */
+  start(spec: SpawnSpec, onProgress: (p: SpawnProgress) => void): Promise<SpawnerState>;
+  /** Is the server still running? Works on state from an earlier hub process too (adoption). */
+  poll(state: SpawnerState): Promise<PollResult>;
+  /** Stop the server and every process it started; TERM, wait up to timeoutMs, then KILL. Idempotent. */
+  stop(state: SpawnerState, timeoutMs: number): Promise<void>;
+  /** Why it died, for the user: exit status and the last lines of its output. */
+  failureDetail(state: SpawnerState): Promise<string>;
+}
