@@ -18,9 +18,17 @@ const listenUrl = z
       return;
     }
     if (u.protocol !== "http:") ctx.addIssue({ code: "custom", message: "only http:// is supported for listen (terminate TLS in front, or set tls later)" });
-    if (!u.port) ctx.addIssue({ code: "custom", message: "needs an explicit port, e.g. http://127.0.0.1:8000" });
+    // URL drops a port equal to the scheme's default ("http://h:80" has port ""), so look at the text itself.
+    const authority = s.slice(s.indexOf("//") + 2).split(/[/?#]/)[0] ?? "";
+    if (!/:\d+$/.test(authority)) ctx.addIssue({ code: "custom", message: "needs an explicit port, e.g. http://127.0.0.1:8000" });
+    if (u.username || u.password) ctx.addIssue({ code: "custom", message: "must not have a user name or password" });
     if (u.pathname !== "/" || u.search || u.hash) ctx.addIssue({ code: "custom", message: "must not have a path, query or fragment" });
   });
+
+function isLoopbackListen(listen: string): boolean {
+  const host = new URL(listen).hostname;
+  return host === "localhost" || host === "[::1]" || /^127\.\d+\.\d+\.\d+$/.test(host);
+}
 
 const publicUrl = z
   .string()
@@ -113,6 +121,16 @@ export const ConfigSchema = z
       })
       .prefault({})
       .describe("The routing proxy."),
+  })
+  .refine((c) => c.auth.kind !== "dev" || isLoopbackListen(c.listen), {
+    path: ["auth", "kind"],
+    message: 'dev login has no password, so it is only allowed when listen is a loopback address (127.0.0.1, [::1] or localhost)',
+    // Runs even when unrelated keys are invalid, so an admin sees this along with every other problem at once.
+    when: (payload) =>
+      typeof payload.value === "object" &&
+      payload.value !== null &&
+      !Array.isArray(payload.value) &&
+      payload.issues.every((i) => i.path?.[0] !== "listen" && i.path?.[0] !== "auth"),
   })
   .describe("slicehub configuration (/etc/slicehub/config.json).");
 

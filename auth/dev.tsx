@@ -1,0 +1,77 @@
+// Development login: a form that asks for a user name. The daemon refuses to start with it unless it
+// listens on a loopback address (see checkDevLoginListen), so it can never face a network.
+import type { Context } from "hono";
+import { Hono } from "hono";
+import { getCookie, setCookie } from "hono/cookie";
+import { z } from "zod";
+import type { Config } from "../src/config/schema.js";
+import type { Hub, HubEnv } from "../src/hub/context.js";
+import { USER_NAME } from "../src/names.js";
+import { newSecret, safeEqual } from "../src/secrets.js";
+import { DevLoginPage } from "../web/pages.js";
+import { safeNext } from "./next.js";
+import { startSession } from "./session.js";
+
+/** Protects the login form itself from cross-site posting (login CSRF): a double-submit cookie. */
+const LOGIN_XSRF_COOKIE = "slicehub-login-xsrf";
+
+const LoginForm = z.object({
+  username: z.string().max(200),
+  next: z.string().max(2048).optional(),
+  _xsrf: z.string().max(200).optional(),
+});
+
+export function isLoopbackHost(hostname: string): boolean {
+  const h = hostname.replace(/^\[|\]$/g, "");
+  return h === "localhost" || h === "::1" || /^127\.\d+\.\d+\.\d+$/.test(h);
+}
+
+/** An error message when dev login is configured on a non-loopback listen address. */
+export function checkDevLoginListen(cfg: Config): string | undefined {
+  if (cfg.auth.kind !== "dev") return undefined;
+  const host = new URL(cfg.listen).hostname;
+  if (isLoopbackHost(host)) return undefined;
+  return `auth.kind "dev" lets anyone log in as anyone without a password, so it only runs on a loopback address; listen is ${cfg.listen}. Use "http://127.0.0.1:PORT", or configure a real login.`;
+}
+
+export function devLogin(hub: Hub): Hono<HubEnv> {
+  const app = new Hono<HubEnv>();
+
+  const form = (c: Context<HubEnv>, status: 200 | 400 | 403, next: string, error?: string) => {
+    const xsrf = newSecret();
+    setCookie(c, LOGIN_XSRF_COOKIE, xsrf, { path: "/hub/login", httpOnly: true, sameSite: "Lax", maxAge: 3600 });
+    return c.html(<DevLoginPage next={next} xsrf={xsrf} error={error} />, status);
+  };
+
+  app.get("/", (c) => {
+    const next = safeNext(c.req.query("next"));
+    if (c.get("who")?.via === "session") return c.redirect(next, 302);
+    return form(c, 200, next);
+  });
+
+  app.post("/", async (c) => {
+    const cfg = hub.config();
+    if (cfg.auth.kind !== "dev") return c.text("dev login is not enabled", 404);
+    const parsed = LoginForm.safeParse(await c.req.parseBody());
+    const next = safeNext(parsed.success ? parsed.data.next : undefined);
+    if (!parsed.success) return form(c, 400, next, "The login form was incomplete.");
+    const cookie = getCookie(c, LOGIN_XSRF_COOKIE);
+    if (!cookie || !parsed.data._xsrf || !safeEqual(cookie, parsed.data._xsrf)) {
+      return form(c, 403, next, "The login form expired or came from another site. Please try again.");
+    }
+    const name = parsed.data.username.trim().toLowerCase();
+    if (!USER_NAME.test(name)) {
+      return form(c, 400, next, "A user name is 1–64 lower-case letters, digits, '.', '_' or '-', starting with a letter or digit.");
+    }
+    if (cfg.auth.allowed_users && !cfg.auth.allowed_users.includes(name)) {
+      hub.log.info("login refused: not in allowed_users", { user: name });
+      return form(c, 403, next, `${name} is not on this hub's list of allowed users.`);
+    }
+    const user = hub.store.ensureUser(name, cfg.auth.admin_users.includes(name));
+    startSession(c, hub.store, cfg, user.id);
+    hub.log.info("user logged in", { user: name, method: "dev" });
+    return c.redirect(next, 302);
+  });
+
+  return app;
+}

@@ -1,0 +1,48 @@
+// The hub's HTTP application: everything that is not forwarded to a user server lands here.
+import { Hono, type Context } from "hono";
+import { devLogin } from "../auth/dev.js";
+import { errorPage, pages, userPathFallback } from "../web/routes.js";
+import { hubApi } from "./hub/api.js";
+import type { Hub, HubEnv } from "./hub/context.js";
+import { identify } from "./hub/identify.js";
+import { oauthProvider } from "./hub/oauth.js";
+
+export function createHubApp(hub: Hub): Hono<HubEnv> {
+  const app = new Hono<HubEnv>();
+
+  app.use("*", async (c, next) => {
+    await next();
+    c.header("X-JupyterHub-Version", hub.config().jupyterhub_version);
+  });
+  app.use("*", identify(hub));
+
+  // No auth: the single-user server asks without a trailing slash, the idle culler with one.
+  const version = (c: Context) => c.json({ version: hub.config().jupyterhub_version });
+  app.get("/hub/api", version);
+  app.get("/hub/api/", version);
+  app.route("/hub/api/oauth2", oauthProvider(hub, errorPage));
+  app.route("/hub/api", hubApi(hub));
+  app.route("/hub/login", devLogin(hub));
+  app.route("/hub", pages(hub));
+  app.get("/hub", (c) => c.redirect("/hub/", 302));
+
+  // Not under /hub/ and not routed to a server (spec §6.2): GETs go to the same path under /hub/, where
+  // /hub/user/… explains or starts the server; other methods on /user/… get the JSON answer directly.
+  app.all("*", (c) => {
+    const url = new URL(c.req.url);
+    if (c.req.method === "GET" || c.req.method === "HEAD") return c.redirect(`/hub${url.pathname}${url.search}`, 302);
+    if (url.pathname.startsWith("/user/")) return userPathFallback(c, hub);
+    return c.json({ status: 405, message: "Method not allowed" }, 405);
+  });
+
+  app.onError((err, c) => {
+    hub.log.error("request failed", { method: c.req.method, path: c.req.path, error: err });
+    if (c.req.path.startsWith("/hub/api")) return c.json({ status: 500, message: "Internal server error" }, 500);
+    return errorPage(c, 500, "The hub hit an unexpected error. It has been logged.");
+  });
+  app.notFound((c) => {
+    if (c.req.path.startsWith("/hub/api")) return c.json({ status: 404, message: "Not found" }, 404);
+    return errorPage(c, 404, `There is no page at ${c.req.path}.`);
+  });
+  return app;
+}

@@ -1,0 +1,27 @@
+// What every hub handler gets: the shared services and, per request, who is asking.
+import type { HttpBindings } from "@hono/node-server";
+import type { Config } from "../config/schema.js";
+import type { Lifecycle } from "../lifecycle.js";
+import type { Logger } from "../log.js";
+import type { SessionRow, Store, TokenRow, UserRow } from "../store/store.js";
+
+export interface Hub {
+  store: Store;
+  config: () => Config;
+  lifecycle: Lifecycle;
+  log: Logger;
+}
+
+export interface Who {
+  user: UserRow;
+  /** Expanded scopes this request may use. */
+  scopes: Set<string>;
+  via: "token" | "session";
+  token?: TokenRow;
+  session?: SessionRow;
+}
+
+export type HubEnv = {
+  Bindings: HttpBindings;
+  Variables: { who: Who | undefined; tokenRejected: boolean };
+};

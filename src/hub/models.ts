@@ -1,0 +1,81 @@
+// JSON models of users, servers and tokens as JupyterHub's REST API returns them, with fields limited by
+// the caller's scopes (compatibility spec §4.3).
+import type { Lifecycle } from "../lifecycle.js";
+import { serverFilter, serverPrefix, urlName } from "../names.js";
+import { hasScope } from "../scopes.js";
+import type { ServerRow, Store, TokenRow, UserRow } from "../store/store.js";
+import { isoZ } from "../time.js";
+
+export function pendingOf(lifecycle: Lifecycle, s: ServerRow): "spawn" | "stop" | null {
+  if (lifecycle.isPending(s.id) || s.state === "pending") return "spawn";
+  if (lifecycle.isStopping(s.id) || s.state === "stopping") return "stop";
+  return null;
+}
+
+export function serverModel(lifecycle: Lifecycle, user: UserRow, s: ServerRow, withState: boolean): Record<string, unknown> {
+  const base = `/hub/api/users/${urlName(user.name)}`;
+  const model: Record<string, unknown> = {
+    name: s.name,
+    full_name: serverFilter(user.name, s.name),
+    last_activity: isoZ(s.last_activity),
+    started: isoZ(s.started),
+    pending: pendingOf(lifecycle, s),
+    ready: s.state === "running",
+    stopped: s.state === "stopped",
+    url: serverPrefix(user.name, s.name),
+    user_options: JSON.parse(s.user_options) as object,
+    progress_url: s.name ? `${base}/servers/${urlName(s.name)}/progress` : `${base}/server/progress`,
+  };
+  if (withState) model.state = s.state === "stopped" ? {} : s.spawner_state ? (JSON.parse(s.spawner_state) as object) : {};
+  return model;
+}
+
+export function userModel(
+  store: Store,
+  lifecycle: Lifecycle,
+  user: UserRow,
+  held: Set<string>,
+  opts: { includeStopped?: boolean } = {},
+): Record<string, unknown> {
+  const t = { user: user.name };
+  const can = (scope: string) => hasScope(held, scope, t);
+  const model: Record<string, unknown> = { kind: "user", name: user.name };
+  if (can("read:users:name") || can("read:roles:users")) model.admin = !!user.admin;
+  if (can("read:users:groups")) model.groups = [];
+  if (can("read:users:activity")) model.last_activity = isoZ(user.last_activity);
+  if (can("read:roles:users")) model.roles = user.admin ? ["admin", "user"] : ["user"];
+  const servers = store.listServers(user.id);
+  if (can("read:users")) {
+    const def = servers.find((s) => s.name === "");
+    model.created = isoZ(user.created);
+    model.server = def?.state === "running" ? serverPrefix(user.name, "") : null;
+    model.pending = def ? pendingOf(lifecycle, def) : null;
+    model.roles = user.admin ? ["admin", "user"] : ["user"];
+  }
+  if (can("read:servers")) {
+    const out: Record<string, unknown> = {};
+    for (const s of servers) {
+      if (s.state === "stopped" && !opts.includeStopped) continue;
+      out[s.name] = serverModel(lifecycle, user, s, hasScope(held, "admin:server_state", t));
+    }
+    model.servers = out;
+  }
+  if (can("admin:auth_state")) model.auth_state = null;
+  return model;
+}
+
+export function tokenModel(t: TokenRow, owner: string, clientDescription?: string): Record<string, unknown> {
+  return {
+    id: `a${t.id}`,
+    kind: "api_token",
+    user: owner,
+    roles: [],
+    scopes: JSON.parse(t.scopes) as string[],
+    note: t.note,
+    created: isoZ(t.created),
+    expires_at: isoZ(t.expires_at),
+    last_activity: isoZ(t.last_activity),
+    session_id: t.session_id,
+    oauth_client: clientDescription ?? (t.kind === "oauth" ? t.oauth_client_id : "JupyterHub"),
+  };
+}

@@ -1,0 +1,122 @@
+// The hub as OAuth 2 provider for single-user servers (compatibility spec §3): authorization-code flow,
+// client secret = the server's API token, single-use five-minute codes, optional PKCE S256.
+import { createHash } from "node:crypto";
+import { Hono, type Context } from "hono";
+import { z } from "zod";
+import { serverFilter } from "../names.js";
+import { hasScope } from "../scopes.js";
+import { safeEqual, sha256 } from "../secrets.js";
+import type { Hub, HubEnv } from "./context.js";
+
+const CODE_TTL_MS = 5 * 60_000;
+/** JupyterHub's default: cookie_max_age_days (14) in seconds. */
+const TOKEN_TTL_S = 14 * 86_400;
+
+const AuthorizeQuery = z.object({
+  client_id: z.string().min(1).max(300),
+  redirect_uri: z.string().max(2000).optional(),
+  response_type: z.string().optional(),
+  state: z.string().max(4000).optional(),
+  code_challenge: z.string().regex(/^[A-Za-z0-9_-]{43,128}$/).optional(),
+  code_challenge_method: z.string().optional(),
+});
+
+const TokenForm = z.object({
+  grant_type: z.string().optional(),
+  code: z.string().max(200).optional(),
+  client_id: z.string().max(300).optional(),
+  client_secret: z.string().max(300).optional(),
+  redirect_uri: z.string().max(2000).optional(),
+  code_verifier: z.string().max(200).optional(),
+});
+
+export type ErrorPage = (c: Context, status: number, message: string) => Response | Promise<Response>;
+
+function oauthError(c: Context, status: number, error: string, description?: string): Response {
+  c.header("Cache-Control", "no-store");
+  return c.json({ error, ...(description ? { error_description: description } : {}) }, status as 400);
+}
+
+export function oauthProvider(hub: Hub, errorPage: ErrorPage): Hono<HubEnv> {
+  const app = new Hono<HubEnv>();
+  const { store } = hub;
+
+  app.get("/authorize", (c) => {
+    const who = c.get("who");
+    if (!who || who.via !== "session") {
+      const self = new URL(c.req.url);
+      return c.redirect(`/hub/login?next=${encodeURIComponent(self.pathname + self.search)}`, 302);
+    }
+    const q = AuthorizeQuery.safeParse(c.req.query());
+    if (!q.success) return errorPage(c, 400, "This login link is malformed (missing or invalid client_id, state or PKCE parameters).");
+    const client = store.getOAuthClient(q.data.client_id);
+    if (!client) return errorPage(c, 400, `No such OAuth client: ${q.data.client_id}. Is the server still running?`);
+    if (q.data.redirect_uri !== undefined && q.data.redirect_uri !== client.redirect_uri) {
+      return errorPage(c, 400, "The redirect_uri does not match the one registered for this server.");
+    }
+    if (q.data.response_type !== undefined && q.data.response_type !== "code") return errorPage(c, 400, "Only response_type=code is supported.");
+    if (q.data.code_challenge && (q.data.code_challenge_method ?? "plain") !== "S256") return errorPage(c, 400, "Only PKCE S256 is supported.");
+    const server = client.server_id !== null ? store.getServerById(client.server_id) : undefined;
+    const owner = server && store.getUserById(server.user_id);
+    if (!server || !owner) return errorPage(c, 400, "This OAuth client no longer belongs to a server.");
+    const filter = serverFilter(owner.name, server.name);
+    if (!hasScope(who.scopes, "access:servers", { server: filter })) {
+      return errorPage(c, 403, `You do not have permission to access Server at ${client.redirect_uri.replace(/oauth_callback$/, "")}`);
+    }
+    const scopes = [`access:servers!server=${filter}`, `read:users:groups!user=${who.user.name}`, `read:users:name!user=${who.user.name}`];
+    const code = store.createOAuthCode({
+      client_id: client.id,
+      user_id: who.user.id,
+      scopes: JSON.stringify(scopes),
+      redirect_uri: client.redirect_uri,
+      session_id: who.session!.public_id,
+      code_challenge: q.data.code_challenge ?? null,
+      expires_at: Date.now() + CODE_TTL_MS,
+    });
+    const target = new URLSearchParams({ code });
+    if (q.data.state !== undefined) target.set("state", q.data.state);
+    const sep = client.redirect_uri.includes("?") ? "&" : "?";
+    return c.redirect(`${client.redirect_uri}${sep}${target.toString()}`, 302);
+  });
+
+  app.post("/token", async (c) => {
+    const type = (c.req.header("content-type") ?? "").split(";")[0]!.trim().toLowerCase();
+    if (type !== "application/x-www-form-urlencoded") return oauthError(c, 400, "unsupported_grant_type", "the body must be form-encoded");
+    const form = TokenForm.safeParse(Object.fromEntries(new URLSearchParams(await c.req.text())));
+    if (!form.success) return oauthError(c, 400, "invalid_request");
+    let { client_id, client_secret } = form.data;
+    const basic = /^basic\s+(.+)$/i.exec(c.req.header("authorization") ?? "");
+    if (basic && !client_id) {
+      const [id, secret] = Buffer.from(basic[1]!, "base64").toString().split(":");
+      client_id = decodeURIComponent(id ?? "");
+      client_secret = decodeURIComponent(secret ?? "");
+    }
+    const client = client_id ? store.getOAuthClient(client_id) : undefined;
+    if (!client || !client_secret || !safeEqual(sha256(client_secret), client.secret_hash)) return oauthError(c, 401, "invalid_client");
+    if (form.data.grant_type !== "authorization_code") return oauthError(c, 400, "unsupported_grant_type");
+    const code = form.data.code ? store.consumeOAuthCode(form.data.code) : undefined;
+    if (!code || code.client_id !== client.id) return oauthError(c, 400, "invalid_grant");
+    if (form.data.redirect_uri !== undefined && form.data.redirect_uri !== client.redirect_uri) return oauthError(c, 400, "invalid_grant", "redirect_uri mismatch");
+    if (code.code_challenge) {
+      const verifier = form.data.code_verifier;
+      const computed = verifier ? createHash("sha256").update(verifier).digest("base64url") : "";
+      if (!verifier || !safeEqual(computed, code.code_challenge)) return oauthError(c, 400, "invalid_grant", "PKCE verification failed");
+    }
+    const scopes = JSON.parse(code.scopes) as string[];
+    const { token } = store.createToken({
+      userId: code.user_id,
+      kind: "oauth",
+      scopes,
+      note: `OAuth for ${client.description}`,
+      oauthClientId: client.id,
+      sessionId: code.session_id,
+      serverId: client.server_id,
+      expiresInS: TOKEN_TTL_S,
+    });
+    c.header("Cache-Control", "no-store");
+    c.header("Pragma", "no-cache");
+    return c.json({ access_token: token, token_type: "Bearer", expires_in: TOKEN_TTL_S, scope: scopes.join(" ") });
+  });
+
+  return app;
+}

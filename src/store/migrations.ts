@@ -1,0 +1,80 @@
+// Numbered schema migrations. PRAGMA user_version holds the number of the last one applied; each runs in
+// its own transaction together with the version bump, so a crash leaves either the old or the new schema.
+// Never edit a migration that has shipped: add the next one.
+export const MIGRATIONS: readonly string[] = [
+  /* 1 */ `
+  CREATE TABLE users (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    admin INTEGER NOT NULL DEFAULT 0,
+    created INTEGER NOT NULL,
+    last_activity INTEGER
+  );
+  CREATE TABLE servers (
+    id INTEGER PRIMARY KEY,
+    user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    name TEXT NOT NULL DEFAULT '',
+    state TEXT NOT NULL DEFAULT 'stopped' CHECK (state IN ('stopped', 'pending', 'running', 'stopping')),
+    spawn_id INTEGER NOT NULL DEFAULT 0,
+    url TEXT,
+    spawner_kind TEXT,
+    spawner_state TEXT,
+    user_options TEXT NOT NULL DEFAULT '{}',
+    started INTEGER,
+    last_activity INTEGER,
+    failure TEXT,
+    UNIQUE (user_id, name)
+  );
+  CREATE TABLE oauth_clients (
+    id TEXT PRIMARY KEY,
+    secret_hash TEXT NOT NULL,
+    redirect_uri TEXT NOT NULL,
+    description TEXT NOT NULL,
+    allowed_scopes TEXT NOT NULL DEFAULT '[]',
+    server_id INTEGER REFERENCES servers(id) ON DELETE CASCADE
+  );
+  CREATE TABLE api_tokens (
+    id INTEGER PRIMARY KEY,
+    user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    hash TEXT NOT NULL UNIQUE,
+    prefix TEXT NOT NULL,
+    kind TEXT NOT NULL CHECK (kind IN ('api', 'server', 'oauth')),
+    note TEXT NOT NULL DEFAULT '',
+    scopes TEXT NOT NULL,
+    server_id INTEGER REFERENCES servers(id) ON DELETE CASCADE,
+    oauth_client_id TEXT REFERENCES oauth_clients(id) ON DELETE CASCADE,
+    session_id TEXT,
+    created INTEGER NOT NULL,
+    expires_at INTEGER,
+    last_activity INTEGER
+  );
+  CREATE INDEX api_tokens_user ON api_tokens(user_id);
+  CREATE INDEX api_tokens_session ON api_tokens(session_id);
+  CREATE TABLE oauth_codes (
+    hash TEXT PRIMARY KEY,
+    client_id TEXT NOT NULL REFERENCES oauth_clients(id) ON DELETE CASCADE,
+    user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    scopes TEXT NOT NULL,
+    redirect_uri TEXT NOT NULL,
+    session_id TEXT,
+    code_challenge TEXT,
+    expires_at INTEGER NOT NULL
+  );
+  CREATE TABLE sessions (
+    hash TEXT PRIMARY KEY,
+    public_id TEXT NOT NULL UNIQUE,
+    user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    csrf TEXT NOT NULL,
+    created INTEGER NOT NULL,
+    last_seen INTEGER NOT NULL
+  );
+  CREATE TABLE spawn_events (
+    id INTEGER PRIMARY KEY,
+    server_id INTEGER NOT NULL REFERENCES servers(id) ON DELETE CASCADE,
+    spawn_id INTEGER NOT NULL,
+    ts INTEGER NOT NULL,
+    event TEXT NOT NULL
+  );
+  CREATE INDEX spawn_events_server ON spawn_events(server_id, spawn_id, id);
+  `,
+];

@@ -1,0 +1,405 @@
+// The hub's state in one SQLite file. WAL + synchronous=NORMAL: every committed transaction survives a
+// crash of this process (kill -9); only a power cut can lose the last few. All multi-row changes run in a
+// transaction so the file is always consistent.
+import Database from "better-sqlite3";
+import { mkdirSync } from "node:fs";
+import { dirname } from "node:path";
+import { newHexId, newSecret, sha256 } from "../secrets.js";
+import { MIGRATIONS } from "./migrations.js";
+
+export interface UserRow {
+  id: number;
+  name: string;
+  admin: number;
+  created: number;
+  last_activity: number | null;
+}
+
+export type ServerState = "stopped" | "pending" | "running" | "stopping";
+
+export interface ServerRow {
+  id: number;
+  user_id: number;
+  name: string;
+  state: ServerState;
+  spawn_id: number;
+  url: string | null;
+  spawner_kind: string | null;
+  spawner_state: string | null;
+  user_options: string;
+  started: number | null;
+  last_activity: number | null;
+  failure: string | null;
+}
+
+export type TokenKind = "api" | "server" | "oauth";
+
+export interface TokenRow {
+  id: number;
+  user_id: number;
+  prefix: string;
+  kind: TokenKind;
+  note: string;
+  scopes: string;
+  server_id: number | null;
+  oauth_client_id: string | null;
+  session_id: string | null;
+  created: number;
+  expires_at: number | null;
+  last_activity: number | null;
+}
+
+export interface OAuthClientRow {
+  id: string;
+  secret_hash: string;
+  redirect_uri: string;
+  description: string;
+  allowed_scopes: string;
+  server_id: number | null;
+}
+
+export interface OAuthCodeRow {
+  client_id: string;
+  user_id: number;
+  scopes: string;
+  redirect_uri: string;
+  session_id: string | null;
+  code_challenge: string | null;
+  expires_at: number;
+}
+
+export interface SessionRow {
+  hash: string;
+  public_id: string;
+  user_id: number;
+  csrf: string;
+  created: number;
+  last_seen: number;
+}
+
+export interface UserQuery {
+  state?: "active" | "ready" | "inactive";
+  nameFilter?: string;
+  offset: number;
+  limit: number;
+}
+
+const TOKEN_COLUMNS =
+  "id, user_id, prefix, kind, note, scopes, server_id, oauth_client_id, session_id, created, expires_at, last_activity";
+
+export class Store {
+  readonly db: Database.Database;
+
+  constructor(file: string) {
+    if (file !== ":memory:") mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
+    this.db = new Database(file);
+    this.db.pragma("journal_mode = WAL");
+    this.db.pragma("synchronous = NORMAL");
+    this.db.pragma("foreign_keys = ON");
+    this.db.pragma("busy_timeout = 5000");
+    this.migrate();
+  }
+
+  private migrate(): void {
+    const current = this.db.pragma("user_version", { simple: true }) as number;
+    if (current > MIGRATIONS.length) {
+      throw new Error(
+        `the database was written by a newer slicehub (schema ${current}, this one knows ${MIGRATIONS.length}); refusing to touch it`,
+      );
+    }
+    for (let v = current; v < MIGRATIONS.length; v++) {
+      this.db.transaction(() => {
+        this.db.exec(MIGRATIONS[v]!);
+        this.db.pragma(`user_version = ${v + 1}`);
+      })();
+    }
+  }
+
+  get schemaVersion(): number {
+    return this.db.pragma("user_version", { simple: true }) as number;
+  }
+
+  close(): void {
+    this.db.close();
+  }
+
+  transaction<T>(fn: () => T): T {
+    return this.db.transaction(fn)();
+  }
+
+  // ---- users
+
+  getUser(name: string): UserRow | undefined {
+    return this.db.prepare("SELECT * FROM users WHERE name = ?").get(name) as UserRow | undefined;
+  }
+
+  getUserById(id: number): UserRow | undefined {
+    return this.db.prepare("SELECT * FROM users WHERE id = ?").get(id) as UserRow | undefined;
+  }
+
+  /** Create the user if missing; admin follows the given flag when it is defined. */
+  ensureUser(name: string, admin?: boolean): UserRow {
+    this.db
+      .prepare("INSERT INTO users (name, admin, created) VALUES (?, ?, ?) ON CONFLICT(name) DO NOTHING")
+      .run(name, admin ? 1 : 0, Date.now());
+    if (admin !== undefined) this.db.prepare("UPDATE users SET admin = ? WHERE name = ?").run(admin ? 1 : 0, name);
+    return this.getUser(name)!;
+  }
+
+  createUser(name: string, admin: boolean): UserRow | undefined {
+    const r = this.db
+      .prepare("INSERT INTO users (name, admin, created) VALUES (?, ?, ?) ON CONFLICT(name) DO NOTHING")
+      .run(name, admin ? 1 : 0, Date.now());
+    return r.changes ? this.getUser(name) : undefined;
+  }
+
+  deleteUser(id: number): void {
+    this.db.prepare("DELETE FROM users WHERE id = ?").run(id);
+  }
+
+  private userFilter(q: Omit<UserQuery, "offset" | "limit">): { where: string; args: unknown[] } {
+    const clauses: string[] = [];
+    const args: unknown[] = [];
+    if (q.nameFilter) {
+      clauses.push("instr(u.name, ?) > 0");
+      args.push(q.nameFilter);
+    }
+    if (q.state === "active") clauses.push("EXISTS (SELECT 1 FROM servers s WHERE s.user_id = u.id AND s.state != 'stopped')");
+    if (q.state === "ready") clauses.push("EXISTS (SELECT 1 FROM servers s WHERE s.user_id = u.id AND s.state = 'running')");
+    if (q.state === "inactive") clauses.push("NOT EXISTS (SELECT 1 FROM servers s WHERE s.user_id = u.id AND s.state != 'stopped')");
+    return { where: clauses.length ? `WHERE ${clauses.join(" AND ")}` : "", args };
+  }
+
+  listUsers(q: UserQuery): { users: UserRow[]; total: number } {
+    const { where, args } = this.userFilter(q);
+    const total = (this.db.prepare(`SELECT count(*) AS n FROM users u ${where}`).get(...args) as { n: number }).n;
+    const users = this.db
+      .prepare(`SELECT u.* FROM users u ${where} ORDER BY u.id LIMIT ? OFFSET ?`)
+      .all(...args, q.limit, q.offset) as UserRow[];
+    return { users, total };
+  }
+
+  /** Activity only ever moves forward. */
+  touchUser(id: number, at: number): void {
+    this.db.prepare("UPDATE users SET last_activity = ? WHERE id = ? AND (last_activity IS NULL OR last_activity < ?)").run(at, id, at);
+  }
+
+  // ---- servers
+
+  getServer(userId: number, name: string): ServerRow | undefined {
+    return this.db.prepare("SELECT * FROM servers WHERE user_id = ? AND name = ?").get(userId, name) as ServerRow | undefined;
+  }
+
+  getServerById(id: number): ServerRow | undefined {
+    return this.db.prepare("SELECT * FROM servers WHERE id = ?").get(id) as ServerRow | undefined;
+  }
+
+  ensureServer(userId: number, name: string): ServerRow {
+    this.db.prepare("INSERT INTO servers (user_id, name) VALUES (?, ?) ON CONFLICT(user_id, name) DO NOTHING").run(userId, name);
+    return this.getServer(userId, name)!;
+  }
+
+  deleteServer(id: number): void {
+    this.db.prepare("DELETE FROM servers WHERE id = ?").run(id);
+  }
+
+  listServers(userId: number): ServerRow[] {
+    return this.db.prepare("SELECT * FROM servers WHERE user_id = ? ORDER BY name").all(userId) as ServerRow[];
+  }
+
+  /** Servers that are not stopped, with their owner's name. */
+  listActiveServers(): (ServerRow & { user_name: string })[] {
+    return this.db
+      .prepare("SELECT s.*, u.name AS user_name FROM servers s JOIN users u ON u.id = s.user_id WHERE s.state != 'stopped'")
+      .all() as (ServerRow & { user_name: string })[];
+  }
+
+  updateServer(id: number, patch: Partial<Omit<ServerRow, "id" | "user_id" | "name">>): void {
+    const keys = Object.keys(patch);
+    if (!keys.length) return;
+    const sets = keys.map((k) => `${k} = @${k}`).join(", ");
+    this.db.prepare(`UPDATE servers SET ${sets} WHERE id = @id`).run({ ...patch, id });
+  }
+
+  /** Record activity for a server and its user, only ever forward. */
+  touchServer(id: number, at: number): void {
+    this.transaction(() => {
+      this.db
+        .prepare("UPDATE servers SET last_activity = ? WHERE id = ? AND (last_activity IS NULL OR last_activity < ?)")
+        .run(at, id, at);
+      this.db
+        .prepare(
+          "UPDATE users SET last_activity = ? WHERE id = (SELECT user_id FROM servers WHERE id = ?) AND (last_activity IS NULL OR last_activity < ?)",
+        )
+        .run(at, id, at);
+    });
+  }
+
+  // ---- API tokens (only SHA-256 hashes are stored)
+
+  createToken(t: {
+    userId: number;
+    kind: TokenKind;
+    scopes: string[];
+    note?: string;
+    serverId?: number | null;
+    oauthClientId?: string | null;
+    sessionId?: string | null;
+    expiresInS?: number | null;
+  }): { token: string; row: TokenRow } {
+    const token = newSecret();
+    const now = Date.now();
+    const r = this.db
+      .prepare(
+        `INSERT INTO api_tokens (user_id, hash, prefix, kind, note, scopes, server_id, oauth_client_id, session_id, created, expires_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      )
+      .run(
+        t.userId,
+        sha256(token),
+        token.slice(0, 4),
+        t.kind,
+        t.note ?? "",
+        JSON.stringify(t.scopes),
+        t.serverId ?? null,
+        t.oauthClientId ?? null,
+        t.sessionId ?? null,
+        now,
+        t.expiresInS ? now + t.expiresInS * 1000 : null,
+      );
+    return { token, row: this.getToken(Number(r.lastInsertRowid))! };
+  }
+
+  getToken(id: number): TokenRow | undefined {
+    return this.db.prepare(`SELECT ${TOKEN_COLUMNS} FROM api_tokens WHERE id = ?`).get(id) as TokenRow | undefined;
+  }
+
+  /** The live token with this value, or undefined (unknown, revoked or expired). */
+  findToken(token: string): TokenRow | undefined {
+    return this.db
+      .prepare(`SELECT ${TOKEN_COLUMNS} FROM api_tokens WHERE hash = ? AND (expires_at IS NULL OR expires_at > ?)`)
+      .get(sha256(token), Date.now()) as TokenRow | undefined;
+  }
+
+  listTokens(userId: number): TokenRow[] {
+    return this.db
+      .prepare(`SELECT ${TOKEN_COLUMNS} FROM api_tokens WHERE user_id = ? AND (expires_at IS NULL OR expires_at > ?) ORDER BY id`)
+      .all(userId, Date.now()) as TokenRow[];
+  }
+
+  deleteToken(id: number): void {
+    this.db.prepare("DELETE FROM api_tokens WHERE id = ?").run(id);
+  }
+
+  deleteTokensForSession(sessionPublicId: string): number {
+    return this.db.prepare("DELETE FROM api_tokens WHERE session_id = ?").run(sessionPublicId).changes;
+  }
+
+  touchToken(id: number, at: number): void {
+    this.db.prepare("UPDATE api_tokens SET last_activity = ? WHERE id = ?").run(at, id);
+  }
+
+  // ---- OAuth clients and codes
+
+  upsertOAuthClient(c: OAuthClientRow): void {
+    this.db
+      .prepare(
+        `INSERT INTO oauth_clients (id, secret_hash, redirect_uri, description, allowed_scopes, server_id)
+         VALUES (@id, @secret_hash, @redirect_uri, @description, @allowed_scopes, @server_id)
+         ON CONFLICT(id) DO UPDATE SET secret_hash = excluded.secret_hash, redirect_uri = excluded.redirect_uri,
+           description = excluded.description, allowed_scopes = excluded.allowed_scopes, server_id = excluded.server_id`,
+      )
+      .run(c);
+  }
+
+  getOAuthClient(id: string): OAuthClientRow | undefined {
+    return this.db.prepare("SELECT * FROM oauth_clients WHERE id = ?").get(id) as OAuthClientRow | undefined;
+  }
+
+  deleteOAuthClient(id: string): void {
+    this.db.prepare("DELETE FROM oauth_clients WHERE id = ?").run(id);
+  }
+
+  createOAuthCode(c: OAuthCodeRow): string {
+    const code = newSecret();
+    this.db
+      .prepare(
+        `INSERT INTO oauth_codes (hash, client_id, user_id, scopes, redirect_uri, session_id, code_challenge, expires_at)
+         VALUES (@hash, @client_id, @user_id, @scopes, @redirect_uri, @session_id, @code_challenge, @expires_at)`,
+      )
+      .run({ ...c, hash: sha256(code) });
+    return code;
+  }
+
+  /** Single use: the code is deleted whether or not it is still valid. */
+  consumeOAuthCode(code: string): OAuthCodeRow | undefined {
+    return this.transaction(() => {
+      const hash = sha256(code);
+      const row = this.db.prepare("SELECT * FROM oauth_codes WHERE hash = ?").get(hash) as (OAuthCodeRow & { hash: string }) | undefined;
+      if (!row) return undefined;
+      this.db.prepare("DELETE FROM oauth_codes WHERE hash = ?").run(hash);
+      return row.expires_at > Date.now() ? row : undefined;
+    });
+  }
+
+  // ---- browser sessions (the cookie value is a secret; only its hash is stored)
+
+  createSession(userId: number): { cookie: string; session: SessionRow } {
+    const cookie = newSecret();
+    const now = Date.now();
+    const session: SessionRow = { hash: sha256(cookie), public_id: newHexId(), user_id: userId, csrf: newSecret(), created: now, last_seen: now };
+    this.db
+      .prepare("INSERT INTO sessions (hash, public_id, user_id, csrf, created, last_seen) VALUES (@hash, @public_id, @user_id, @csrf, @created, @last_seen)")
+      .run(session);
+    return { cookie, session };
+  }
+
+  /** The live session for a cookie value; expired ones are deleted on sight. */
+  findSession(cookie: string, idleMs: number, maxAgeMs: number): SessionRow | undefined {
+    const hash = sha256(cookie);
+    const row = this.db.prepare("SELECT * FROM sessions WHERE hash = ?").get(hash) as SessionRow | undefined;
+    if (!row) return undefined;
+    const now = Date.now();
+    if (now - row.last_seen > idleMs || now - row.created > maxAgeMs) {
+      this.deleteSession(row);
+      return undefined;
+    }
+    // Write at most once a minute per session: this runs on every hub request.
+    if (now - row.last_seen > 60_000) this.db.prepare("UPDATE sessions SET last_seen = ? WHERE hash = ?").run(now, hash);
+    return row;
+  }
+
+  /** Ends a session and revokes the OAuth tokens single-user servers got through it. */
+  deleteSession(s: Pick<SessionRow, "hash" | "public_id">): void {
+    this.transaction(() => {
+      this.db.prepare("DELETE FROM sessions WHERE hash = ?").run(s.hash);
+      this.deleteTokensForSession(s.public_id);
+    });
+  }
+
+  // ---- spawn events
+
+  addSpawnEvent(serverId: number, spawnId: number, event: object): void {
+    this.db.prepare("INSERT INTO spawn_events (server_id, spawn_id, ts, event) VALUES (?, ?, ?, ?)").run(serverId, spawnId, Date.now(), JSON.stringify(event));
+  }
+
+  spawnEvents(serverId: number, spawnId: number): object[] {
+    return (
+      this.db.prepare("SELECT event FROM spawn_events WHERE server_id = ? AND spawn_id = ? ORDER BY id").all(serverId, spawnId) as { event: string }[]
+    ).map((r) => JSON.parse(r.event) as object);
+  }
+
+  /** Keep only the events of each server's last few spawns. */
+  pruneSpawnEvents(keepSpawns = 5): void {
+    this.db
+      .prepare("DELETE FROM spawn_events WHERE spawn_id <= (SELECT spawn_id FROM servers WHERE servers.id = spawn_events.server_id) - ?")
+      .run(keepSpawns);
+  }
+
+  /** Remove expired codes and tokens. */
+  purgeExpired(): void {
+    const now = Date.now();
+    this.db.prepare("DELETE FROM oauth_codes WHERE expires_at <= ?").run(now);
+    this.db.prepare("DELETE FROM api_tokens WHERE expires_at IS NOT NULL AND expires_at <= ?").run(now);
+  }
+}

@@ -1,0 +1,14 @@
+/** JupyterHub's timestamp format: UTC, microseconds, literal Z (e.g. 2026-11-22T22:09:57.337000Z). */
+export function isoZ(ms: number | null | undefined): string | null {
+  if (ms === null || ms === undefined) return null;
+  return new Date(ms).toISOString().replace(/Z$/, "000Z");
+}
+
+/** Parse an ISO-8601 timestamp; a naive one (no zone) is UTC, as JupyterHub does. NaN when invalid. */
+export function parseIso(s: string): number {
+  const hasZone = /(Z|[+-]\d\d:?\d\d)$/i.test(s);
+  // Date.parse keeps only milliseconds; trim longer fractions so microsecond stamps parse everywhere.
+  const trimmed = s.replace(/(\.\d{3})\d+/, "$1");
+  if (!/^\d{4}-\d\d-\d\d([T ]\d\d:\d\d(:\d\d(\.\d+)?)?)?/.test(trimmed)) return NaN;
+  return Date.parse(hasZone ? trimmed : `${trimmed.replace(" ", "T")}Z`);
+}

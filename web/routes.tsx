@@ -1,0 +1,244 @@
+// The hub's HTML pages and the redirects single-user servers and JupyterLab rely on (spec §6).
+import type { Context } from "hono";
+import { Hono } from "hono";
+import { z } from "zod";
+import { safeNext } from "../auth/next.js";
+import { endSession } from "../auth/session.js";
+import type { Hub, HubEnv, Who } from "../src/hub/context.js";
+import { csrfProblem } from "../src/hub/identify.js";
+import { LifecycleError, type ProgressEvent } from "../src/lifecycle.js";
+import { SERVER_NAME, serverFilter, serverPrefix, urlName } from "../src/names.js";
+import { hasScope } from "../src/scopes.js";
+import type { ServerRow, UserRow } from "../src/store/store.js";
+import { isoZ } from "../src/time.js";
+import { ErrorPage, type PageUser } from "./layout.js";
+import { HomePage, NotRunningPage, SpawnPendingPage } from "./pages.js";
+import { STYLE_CSS } from "./style.js";
+
+const pageUser = (who: Who | undefined): PageUser | undefined => (who ? { name: who.user.name, admin: !!who.user.admin } : undefined);
+
+export function errorPage(c: Context<HubEnv>, status: number, message: string): Response | Promise<Response> {
+  return c.html(<ErrorPage status={status} message={message} user={pageUser(c.get("who"))} />, status as 400);
+}
+
+function loginRedirect(c: Context): Response {
+  const u = new URL(c.req.url);
+  return c.redirect(`/hub/login?next=${encodeURIComponent(u.pathname + u.search)}`, 302);
+}
+
+const Form = z.looseObject({ _xsrf: z.string().max(200).optional(), next: z.string().max(2048).optional(), server_name: z.string().max(200).optional() });
+
+/** Wait for a promise at most `ms`. */
+function settleWithin(p: Promise<unknown>, ms: number): Promise<void> {
+  return new Promise((resolve) => {
+    const t = setTimeout(resolve, ms);
+    p.finally(() => {
+      clearTimeout(t);
+      resolve();
+    }).catch(() => undefined);
+  });
+}
+
+export function pages(hub: Hub): Hono<HubEnv> {
+  const app = new Hono<HubEnv>();
+  const { store, lifecycle } = hub;
+
+  app.get("/static/style.css", (c) => {
+    c.header("Cache-Control", "public, max-age=3600");
+    return c.body(STYLE_CSS, 200, { "Content-Type": "text/css; charset=utf-8" });
+  });
+
+  // JupyterHub 3.x single-user servers put this in their CSP report-uri.
+  app.post("/security/csp-report", (c) => c.body(null, 204));
+
+  app.get("/", (c) => c.redirect(c.get("who") ? "/hub/home" : "/hub/login", 302));
+
+  app.get("/logout", (c) => {
+    const who = c.get("who");
+    endSession(c, store, hub.config(), who?.session);
+    if (who) hub.log.info("user logged out", { user: who.user.name });
+    return c.redirect("/hub/login", 302);
+  });
+
+  // Everything below needs a logged-in browser.
+  app.use("*", async (c, next) => {
+    const who = c.get("who");
+    if (!who) return loginRedirect(c);
+    return next();
+  });
+
+  app.get("/home", (c) => {
+    const who = c.get("who")!;
+    const servers = store.listServers(who.user.id).map((s) => ({
+      name: s.name,
+      state: lifecycle.isPending(s.id) ? ("pending" as const) : s.state,
+      url: serverPrefix(who.user.name, s.name),
+      lastActivity: isoZ(s.last_activity),
+      failure: s.state === "stopped" ? s.failure : null,
+    }));
+    return c.html(<HomePage user={pageUser(who)!} xsrf={who.session?.csrf ?? ""} servers={servers} namedLimit={hub.config().spawner.named_servers.limit} />);
+  });
+
+  /** The user and server a /hub/spawn/… style path names, checked against the caller's scopes. */
+  const target = (c: Context<HubEnv>, scope: string): { owner: UserRow; serverName: string } | Response | Promise<Response> => {
+    const who = c.get("who")!;
+    const ownerName = c.req.param("user") ?? who.user.name;
+    const serverName = c.req.param("server") ?? "";
+    const owner = store.getUser(ownerName);
+    if (!owner) return errorPage(c, 404, `No such user: ${ownerName}`);
+    if (!hasScope(who.scopes, scope, { server: serverFilter(owner.name, serverName) })) {
+      return errorPage(c, 403, `You may not manage ${owner.name}'s servers.`);
+    }
+    if (serverName && !SERVER_NAME.test(serverName)) return errorPage(c, 400, `Invalid server name: ${serverName}`);
+    return { owner, serverName };
+  };
+
+  const pendingUrl = (owner: string, serverName: string, next: string) =>
+    `/hub/spawn-pending/${urlName(owner)}${serverName ? `/${urlName(serverName)}` : ""}?next=${encodeURIComponent(next)}`;
+
+  const startOrShow = async (c: Context<HubEnv>, owner: UserRow, serverName: string, nextRaw: string | undefined) => {
+    const cfg = hub.config();
+    const prefix = serverPrefix(owner.name, serverName);
+    const next = safeNext(nextRaw, prefix);
+    const server = store.getServer(owner.id, serverName);
+    if (server?.state === "running" && !lifecycle.isPending(server.id)) return c.redirect(next, 302);
+    if (serverName && !server) {
+      const named = store.listServers(owner.id).filter((s) => s.name !== "").length;
+      if (cfg.spawner.named_servers.limit === 0) return errorPage(c, 400, "Named servers are not enabled on this hub.");
+      if (named >= cfg.spawner.named_servers.limit) {
+        return errorPage(c, 400, `${owner.name} already has the maximum of ${cfg.spawner.named_servers.limit} named servers; remove one first.`);
+      }
+    }
+    if (!(server && lifecycle.isPending(server.id))) {
+      try {
+        lifecycle.start(owner, serverName);
+      } catch (err) {
+        if (err instanceof LifecycleError) return errorPage(c, err.status, err.message);
+        throw err;
+      }
+    }
+    return c.redirect(pendingUrl(owner.name, serverName, next), 302);
+  };
+
+  // GET starts a server too: JupyterLab's "restart server" and the not-running page link here.
+  for (const path of ["/spawn", "/spawn/:user", "/spawn/:user/:server"]) {
+    app.get(path, async (c) => {
+      const t = await target(c, "servers");
+      if (t instanceof Response) return t;
+      return startOrShow(c, t.owner, t.serverName, c.req.query("next"));
+    });
+    app.post(path, async (c) => {
+      const form = Form.safeParse(await c.req.parseBody());
+      const bad = csrfProblem(c, c.get("who")!, hub.config().public_url, form.success ? (form.data._xsrf ?? "") : "");
+      if (bad || !form.success) return errorPage(c, 403, `Refused: ${bad ?? "malformed form"}. Reload the page and try again.`);
+      const t = await target(c, "servers");
+      if (t instanceof Response) return t;
+      return startOrShow(c, t.owner, t.serverName, form.data.next);
+    });
+  }
+
+  app.post("/spawn-named", async (c) => {
+    const form = Form.safeParse(await c.req.parseBody());
+    const bad = csrfProblem(c, c.get("who")!, hub.config().public_url, form.success ? (form.data._xsrf ?? "") : "");
+    if (bad || !form.success) return errorPage(c, 403, `Refused: ${bad ?? "malformed form"}. Reload the page and try again.`);
+    const name = (form.data.server_name ?? "").trim().toLowerCase();
+    if (!SERVER_NAME.test(name)) return errorPage(c, 400, "A server name is 1–64 lower-case letters, digits, '.', '_' or '-'.");
+    return startOrShow(c, c.get("who")!.user, name, undefined);
+  });
+
+  for (const path of ["/stop/:user", "/stop/:user/:server"]) {
+    app.post(path, async (c) => {
+      const form = Form.safeParse(await c.req.parseBody());
+      const bad = csrfProblem(c, c.get("who")!, hub.config().public_url, form.success ? (form.data._xsrf ?? "") : "");
+      if (bad) return errorPage(c, 403, `Refused: ${bad}. Reload the page and try again.`);
+      const t = await target(c, "delete:servers");
+      if (t instanceof Response) return t;
+      const server = store.getServer(t.owner.id, t.serverName);
+      if (server) await settleWithin(lifecycle.stop(t.owner, server), 10_000);
+      return c.redirect("/hub/home", 303);
+    });
+  }
+
+  for (const path of ["/spawn-pending/:user", "/spawn-pending/:user/:server"]) {
+    app.get(path, async (c) => {
+      const t = await target(c, "read:servers");
+      if (t instanceof Response) return t;
+      const who = c.get("who")!;
+      const prefix = serverPrefix(t.owner.name, t.serverName);
+      const next = safeNext(c.req.query("next"), prefix);
+      const server = store.getServer(t.owner.id, t.serverName);
+      const pending = server && (lifecycle.isPending(server.id) || server.state === "pending");
+      if (server?.state === "running" && !pending) return c.redirect(next, 302);
+      const base = `/hub/api/users/${urlName(t.owner.name)}`;
+      const progressUrl = t.serverName ? `${base}/servers/${urlName(t.serverName)}/progress` : `${base}/server/progress`;
+      const past = server ? (store.spawnEvents(server.id, server.spawn_id) as ProgressEvent[]) : [];
+      const common = { user: pageUser(who)!, owner: t.owner.name, serverName: t.serverName, progressUrl, next, xsrf: who.session?.csrf ?? "" };
+      if (pending) return c.html(<SpawnPendingPage {...common} pastEvents={[]} />);
+      if (server?.failure) {
+        return c.html(<SpawnPendingPage {...common} failure={server.failure} pastEvents={past.filter((e) => !e.failed).map((e) => e.message)} />, 500);
+      }
+      return c.html(<NotRunningPage user={pageUser(who)!} owner={t.owner.name} serverName={t.serverName} next={next} xsrf={who.session?.csrf ?? ""} />);
+    });
+  }
+
+  app.get("/user-redirect/*", (c) => {
+    const who = c.get("who")!;
+    const rest = c.req.path.slice("/hub/user-redirect/".length);
+    const query = new URL(c.req.url).search;
+    const next = `${serverPrefix(who.user.name, "")}${rest}${query}`;
+    return c.redirect(`/hub/spawn/${urlName(who.user.name)}?next=${encodeURIComponent(next)}`, 302);
+  });
+
+  app.all("/user/:user/*", (c) => userPathFallback(c, hub));
+  app.all("/user/:user", (c) => userPathFallback(c, hub));
+
+  return app;
+}
+
+/**
+ * /hub/user/<name>/<path>: a request for a server the proxy has no route for (spec §6.3). Also answers
+ * non-GET requests to unrouted /user/… paths directly.
+ */
+export function userPathFallback(c: Context<HubEnv>, hub: Hub): Response | Promise<Response> {
+  const who = c.get("who");
+  const url = new URL(c.req.url);
+  const path = url.pathname.replace(/^\/hub\//, "/");
+  const m = /^\/user\/([^/]+)\/?(.*)$/.exec(path);
+  if (!m) return errorPage(c, 404, "Not found");
+  const ownerName = decodeURIComponent(m[1]!);
+  const rest = m[2]!;
+  const wantsJson =
+    c.req.method !== "GET" || /(^|\/)api(\/|$)/.test(rest) || (c.req.header("accept") ?? "").split(",")[0]!.includes("application/json");
+  if (!who) {
+    if (wantsJson) return c.json({ status: 403, message: "Forbidden" }, 403);
+    return c.redirect(`/hub/login?next=${encodeURIComponent(path + url.search)}`, 302);
+  }
+  const owner = hub.store.getUser(ownerName);
+  if (!owner) return wantsJson ? c.json({ status: 404, message: `No such user: ${ownerName}` }, 404) : errorPage(c, 404, `No such user: ${ownerName}`);
+  const servers = hub.store.listServers(owner.id);
+  const first = rest.split("/")[0] ?? "";
+  const server: ServerRow | undefined = servers.find((s) => s.name !== "" && s.name === decodeURIComponent(first)) ?? servers.find((s) => s.name === "");
+  const serverName = server?.name ?? "";
+  if (!hasScope(who.scopes, "access:servers", { server: serverFilter(owner.name, serverName) })) {
+    return wantsJson ? c.json({ status: 403, message: "Forbidden" }, 403) : errorPage(c, 403, `You do not have access to ${owner.name}'s server.`);
+  }
+  url.searchParams.delete("redirects");
+  const target = `${path}${url.search}`;
+  const redirects = Number.parseInt(new URL(c.req.url).searchParams.get("redirects") ?? "0", 10) || 0;
+  if (server?.state === "running" && !hub.lifecycle.isPending(server.id)) {
+    if (redirects >= 4) return errorPage(c, 500, "Redirect loop detected.");
+    const u = new URL(target, "http://x");
+    u.searchParams.set("redirects", String(redirects + 1));
+    return c.redirect(u.pathname + u.search, 302);
+  }
+  const pending = server && (hub.lifecycle.isPending(server.id) || server.state === "pending");
+  if (pending || (server?.state === "stopped" && server.failure)) {
+    return c.redirect(`/hub/spawn-pending/${urlName(owner.name)}${serverName ? `/${urlName(serverName)}` : ""}?next=${encodeURIComponent(target)}`, 303);
+  }
+  const spawnUrl = `/hub/spawn/${urlName(owner.name)}${serverName ? `/${urlName(serverName)}` : ""}`;
+  if (wantsJson) {
+    const origin = `${url.protocol}//${c.req.header("host") ?? url.host}`;
+    return c.json({ message: `JupyterHub server no longer running at ${path}. Restart the server at ${origin}${spawnUrl}` }, 424);
+  }
+  return c.html(<NotRunningPage user={pageUser(who)!} owner={owner.name} serverName={serverName} next={target} xsrf={who.session?.csrf ?? ""} />, 424);
+}
