@@ -1,10 +1,9 @@
-// Development login: a form that asks for a user name. The daemon refuses to start with it unless it
-// listens on a loopback address (see checkDevLoginListen), so it can never face a network.
+// Development login: a form that asks for a user name. The config schema refuses it unless the hub
+// listens on a loopback address, so it can never face a network.
 import type { Context } from "hono";
 import { Hono } from "hono";
 import { getCookie, setCookie } from "hono/cookie";
 import { z } from "zod";
-import type { Config } from "../src/config/schema.js";
 import type { Hub, HubEnv } from "../src/hub/context.js";
 import { USER_NAME } from "../src/names.js";
 import { newSecret, safeEqual } from "../src/secrets.js";
@@ -20,19 +19,6 @@ const LoginForm = z.object({
   next: z.string().max(2048).optional(),
   _xsrf: z.string().max(200).optional(),
 });
-
-export function isLoopbackHost(hostname: string): boolean {
-  const h = hostname.replace(/^\[|\]$/g, "");
-  return h === "localhost" || h === "::1" || /^127\.\d+\.\d+\.\d+$/.test(h);
-}
-
-/** An error message when dev login is configured on a non-loopback listen address. */
-export function checkDevLoginListen(cfg: Config): string | undefined {
-  if (cfg.auth.kind !== "dev") return undefined;
-  const host = new URL(cfg.listen).hostname;
-  if (isLoopbackHost(host)) return undefined;
-  return `auth.kind "dev" lets anyone log in as anyone without a password, so it only runs on a loopback address; listen is ${cfg.listen}. Use "http://127.0.0.1:PORT", or configure a real login.`;
-}
 
 export function devLogin(hub: Hub): Hono<HubEnv> {
   const app = new Hono<HubEnv>();

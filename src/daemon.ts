@@ -1,7 +1,6 @@
 // `slicehub start`: wires config, store, proxy, spawner and lifecycle together, serves, and shuts down
 // without touching running user servers.
 import { join } from "node:path";
-import { checkDevLoginListen } from "../auth/dev.js";
 import { SESSION_COOKIE_NAMES } from "../auth/session.js";
 import { createForwarder } from "../proxy/forward.js";
 import { RouteTable } from "../proxy/table.js";
@@ -44,11 +43,6 @@ export function loadConfigOrExit(configPath: string | undefined): Config {
 export async function runDaemon(configPath: string | undefined): Promise<void> {
   const started = process.hrtime.bigint();
   let config = loadConfigOrExit(configPath);
-  const devProblem = checkDevLoginListen(config);
-  if (devProblem) {
-    process.stderr.write(`slicehub: ${devProblem}\n`);
-    process.exit(1);
-  }
   setLogLevel(config.log_level);
   log.info("starting slicehub", { config: configPath ?? "(embedded default)", state_dir: config.state_dir, pid: process.pid });
 

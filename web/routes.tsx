@@ -210,6 +210,11 @@ export function userPathFallback(c: Context<HubEnv>, hub: Hub): Response | Promi
   const wantsJson =
     c.req.method !== "GET" || /(^|\/)api(\/|$)/.test(rest) || (c.req.header("accept") ?? "").split(",")[0]!.includes("application/json");
   if (!who) {
+    // The hub cookie is scoped to /hub/, so a browser's API call to a server that went away arrives here
+    // anonymous. Tell it the server is gone (what JupyterLab looks for) without saying whose or why.
+    if (c.req.method !== "GET" && !url.pathname.startsWith("/hub/")) {
+      return c.json({ status: 424, message: `No server is running at ${path}. Start it again from /hub/home.` }, 424);
+    }
     if (wantsJson) return c.json({ status: 403, message: "Forbidden" }, 403);
     return c.redirect(`/hub/login?next=${encodeURIComponent(path + url.search)}`, 302);
   }

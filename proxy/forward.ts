@@ -1,0 +1,228 @@
+// Forwards /user/… requests and websockets to user servers, answers 503 for a server that is not answering,
+// and records per-server activity for the culler (what configurable-http-proxy's last_activity did).
+import http, { type IncomingMessage, type ServerResponse } from "node:http";
+import type { Duplex } from "node:stream";
+import { createProxyServer } from "http-proxy-3";
+import type { Logger } from "../src/log.js";
+import type { Route } from "./table.js";
+
+export interface ForwarderOptions {
+  log: Logger;
+  /** Cookie names removed from forwarded requests, e.g. the hub's own session cookie. */
+  stripCookies: string[];
+  activityFlushMs: number;
+  /** Last activity per serverId since the previous call; only servers that had traffic. */
+  onActivity: (batch: Map<number, Date>) => void;
+}
+
+export interface Forwarder {
+  /** Takes over `req` (its Cookie and X-Forwarded-* headers are rewritten in place) and answers `res`. */
+  web(req: IncomingMessage, res: ServerResponse, route: Route): void;
+  ws(req: IncomingMessage, socket: Duplex, head: Buffer, route: Route): void;
+  flushActivity(): void;
+  /** Stops the flush timer, flushes, and closes pooled upstream sockets; open connections are left alone. */
+  close(): void;
+}
+
+// What a pooled keep-alive socket that the upstream closed under us looks like.
+const STALE_SOCKET_CODES = new Set(["ECONNRESET", "EPIPE"]);
+const RETRYABLE_METHODS = new Set(["GET", "HEAD", "OPTIONS"]);
+const API_SEGMENT = /\/api(\/|$)/;
+
+const NOT_ANSWERING_PAGE = `<!doctype html>
+<html lang="en">
+<head><meta charset="utf-8"><title>Server not answering</title></head>
+<body>
+<h1>This server is not answering</h1>
+<p>It may be starting, stopping, or it may have crashed. Try again in a moment, or check it from the
+<a href="/hub/home">control panel</a>.</p>
+</body>
+</html>
+`;
+
+export function createForwarder(opts: ForwarderOptions): Forwarder {
+  const { log } = opts;
+  const agent = new http.Agent({ keepAlive: true });
+  // toProxy sends req.url byte-for-byte. Without it http-proxy re-serialises the URL (resolving dot segments,
+  // even %2e%2e, and re-encoding the query), so a server could receive a path other than the one we routed.
+  const proxy = createProxyServer({ xfwd: true, toProxy: true });
+
+  const lastActivity = new Map<number, number>();
+  const serverOf = new WeakMap<IncomingMessage, number>();
+  const onPooledSocket = new WeakSet<IncomingMessage>();
+  const upgrades = new WeakMap<Duplex, { serverId: number; client: Duplex }>();
+
+  const touch = (serverId: number | undefined) => {
+    if (serverId !== undefined) lastActivity.set(serverId, Date.now());
+  };
+
+  // http-proxy rethrows errors nobody listens for. Per-call callbacks get upstream failures; this listener
+  // only sees a websocket client's own socket failing (the client went away), which is routine.
+  proxy.on("error", (err, _req, clientSide) => {
+    log.debug("proxy client connection failed", { code: (err as NodeJS.ErrnoException).code });
+    clientSide.destroy();
+  });
+
+  proxy.on("proxyReq", (proxyReq, req) => {
+    if (proxyReq.reusedSocket) onPooledSocket.add(req);
+  });
+
+  proxy.on("proxyRes", (proxyRes, req, res) => {
+    touch(serverOf.get(req));
+    proxyRes.once("close", () => {
+      touch(serverOf.get(req));
+      // http-proxy does not end the client response when the upstream dies mid-body; the client would wait
+      // forever for the rest.
+      if (!proxyRes.complete) res.destroy();
+    });
+  });
+
+  // Activity listeners go on the sockets only once http-proxy has piped them together ("open"): a 'data'
+  // listener added earlier switches a socket to flowing mode and the bytes it sees would never reach the pipe.
+  proxy.on("proxyReqWs", (proxyReq, req, client) => {
+    const serverId = serverOf.get(req);
+    if (serverId === undefined) return;
+    proxyReq.once("upgrade", (_res, upstream: Duplex) => upgrades.set(upstream, { serverId, client }));
+  });
+  proxy.on("open", (upstream) => {
+    const pair = upgrades.get(upstream);
+    if (!pair) return;
+    const onData = () => touch(pair.serverId);
+    onData();
+    upstream.on("data", onData);
+    pair.client.on("data", onData);
+  });
+
+  function fail(err: NodeJS.ErrnoException, req: IncomingMessage, res: ServerResponse, route: Route): void {
+    if (res.destroyed) return; // the client went away first; nothing to answer
+    log.warn("upstream request failed", {
+      method: req.method,
+      path: pathOf(req.url),
+      route: route.prefix,
+      code: err.code ?? err.message,
+    });
+    if (res.headersSent) res.destroy();
+    else notAnswering(req, res, route);
+  }
+
+  function canRetry(err: NodeJS.ErrnoException, req: IncomingMessage, res: ServerResponse): boolean {
+    return (
+      STALE_SOCKET_CODES.has(err.code ?? "") &&
+      onPooledSocket.has(req) &&
+      !res.headersSent &&
+      !res.destroyed &&
+      RETRYABLE_METHODS.has(req.method ?? "") &&
+      !hasBody(req)
+    );
+  }
+
+  function web(req: IncomingMessage, res: ServerResponse, route: Route): void {
+    serverOf.set(req, route.serverId);
+    stripCookies(req, opts.stripCookies);
+    // Hop-by-hop: a client's (or a front proxy's) "Connection: close" must not end our pooled upstream socket.
+    delete req.headers.connection;
+    delete req.headers["keep-alive"];
+    proxy.web(req, res, { target: route.target, agent }, (err) => {
+      if (!canRetry(err, req, res)) return fail(err, req, res, route);
+      log.debug("retrying on a fresh connection", { route: route.prefix, code: (err as NodeJS.ErrnoException).code });
+      // agent: false, because the pool may hold more sockets that the upstream closed at the same moment;
+      // xfwd: false, because the first attempt already appended X-Forwarded-* to req.headers.
+      proxy.web(req, res, { target: route.target, agent: false, xfwd: false }, (retryErr) =>
+        fail(retryErr, req, res, route),
+      );
+    });
+  }
+
+  function ws(req: IncomingMessage, socket: Duplex, head: Buffer, route: Route): void {
+    serverOf.set(req, route.serverId);
+    stripCookies(req, opts.stripCookies);
+    // After this callback http-proxy ends the client socket (destroySoon), before or after the upgrade.
+    proxy.ws(req, socket, head, { target: route.target }, (err) => {
+      log.warn("upstream websocket failed", {
+        path: pathOf(req.url),
+        route: route.prefix,
+        code: (err as NodeJS.ErrnoException).code ?? err.message,
+      });
+    });
+  }
+
+  function flushActivity(): void {
+    if (lastActivity.size === 0) return;
+    const batch = new Map<number, Date>();
+    for (const [serverId, ms] of lastActivity) batch.set(serverId, new Date(ms));
+    lastActivity.clear();
+    try {
+      opts.onActivity(batch);
+    } catch (error) {
+      log.error("recording proxy activity failed", { error });
+    }
+  }
+
+  const timer = setInterval(flushActivity, opts.activityFlushMs);
+  timer.unref();
+
+  return {
+    web,
+    ws,
+    flushActivity,
+    close() {
+      clearInterval(timer);
+      flushActivity();
+      agent.destroy();
+    },
+  };
+}
+
+function pathOf(url = ""): string {
+  const q = url.indexOf("?");
+  return q === -1 ? url : url.slice(0, q);
+}
+
+function hasBody(req: IncomingMessage): boolean {
+  const length = req.headers["content-length"];
+  return req.headers["transfer-encoding"] !== undefined || (length !== undefined && length !== "0");
+}
+
+/** Removes the named cookies; every other cookie keeps its bytes and its place. */
+function stripCookies(req: IncomingMessage, names: readonly string[]): void {
+  const header = req.headers.cookie;
+  if (!header || !names.some((name) => header.includes(name))) return;
+  const kept = header.split(";").filter((pair) => {
+    const eq = pair.indexOf("=");
+    return !names.includes((eq === -1 ? pair : pair.slice(0, eq)).trim());
+  });
+  const cookie = kept.join(";").trimStart();
+  if (cookie) req.headers.cookie = cookie;
+  else delete req.headers.cookie;
+}
+
+/** JupyterHub's rule: JSON for API paths and for clients that rank JSON above HTML. */
+function wantsJson(req: IncomingMessage): boolean {
+  if (API_SEGMENT.test(pathOf(req.url))) return true;
+  let json = 0;
+  let html = 0;
+  for (const range of (req.headers.accept ?? "").split(",")) {
+    const [type = "", ...params] = range.split(";").map((s) => s.trim().toLowerCase());
+    const q = params.find((p) => p.startsWith("q="));
+    const weight = q ? Number(q.slice(2)) || 0 : 1;
+    if (type === "application/json") json = Math.max(json, weight);
+    else if (type === "text/html") html = Math.max(html, weight);
+  }
+  return json > html;
+}
+
+function notAnswering(req: IncomingMessage, res: ServerResponse, route: Route): void {
+  const json = wantsJson(req);
+  const body = json
+    ? JSON.stringify({
+        status: 503,
+        message: `The server at ${route.prefix}/ is not answering. Try again in a moment, or check it at /hub/home.`,
+      })
+    : NOT_ANSWERING_PAGE;
+  res.writeHead(503, {
+    "Content-Type": json ? "application/json" : "text/html; charset=utf-8",
+    "Content-Length": Buffer.byteLength(body),
+    "Cache-Control": "no-store",
+  });
+  res.end(body);
+}

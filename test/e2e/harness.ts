@@ -1,0 +1,281 @@
+// Runs the real daemon as a subprocess (`node dist/src/cli.js start --config …`) on a free loopback port with
+// a temporary config and state, and a small cookie-jar browser to talk to it. `npm test` builds dist first.
+import { spawn, type ChildProcess } from "node:child_process";
+import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+import Database from "better-sqlite3";
+import { freePort } from "../../spawners/ports.js";
+
+export const ROOT = resolve(import.meta.dirname, "../..");
+export const CLI = join(ROOT, "dist/src/cli.js");
+export const SINGLEUSER = "/usr/bin/jupyterhub-singleuser";
+const isRoot = process.getuid?.() === 0;
+
+export interface HubOptions {
+  /** Merged over the harness defaults (listen, state_dir, a local spawner running jupyterhub-singleuser). */
+  config?: Record<string, unknown>;
+}
+
+export class HubProcess {
+  readonly url: string;
+  readonly configPath: string;
+  readonly stateDir: string;
+  proc: ChildProcess | undefined;
+  output = "";
+
+  private constructor(
+    readonly dir: string,
+    readonly port: number,
+    public config: Record<string, unknown>,
+  ) {
+    this.url = `http://127.0.0.1:${port}`;
+    this.configPath = join(dir, "config.json");
+    this.stateDir = join(dir, "state");
+  }
+
+  static async start(opts: HubOptions = {}): Promise<HubProcess> {
+    const dir = mkdtempSync(join(tmpdir(), "slicehub-e2e-"));
+    const port = await freePort();
+    const spawner = {
+      kind: "local",
+      cmd: [SINGLEUSER],
+      args: isRoot ? ["--allow-root"] : [],
+      start_timeout_s: 60,
+      stop_timeout_s: 5,
+      ...((opts.config?.spawner as object | undefined) ?? {}),
+    };
+    const config = { listen: `http://127.0.0.1:${port}`, state_dir: "./state", log_level: "debug", ...opts.config, spawner };
+    const hub = new HubProcess(dir, port, config);
+    hub.writeConfig(config);
+    await hub.launch();
+    return hub;
+  }
+
+  writeConfig(config: Record<string, unknown>): void {
+    this.config = config;
+    writeFileSync(this.configPath, JSON.stringify(config, null, 2));
+  }
+
+  writeRawConfig(text: string): void {
+    writeFileSync(this.configPath, text);
+  }
+
+  async launch(): Promise<void> {
+    const proc = spawn(process.execPath, [CLI, "start", "--config", this.configPath], { cwd: this.dir, stdio: ["ignore", "pipe", "pipe"] });
+    this.proc = proc;
+    proc.stdout!.on("data", (d: Buffer) => (this.output += d.toString()));
+    proc.stderr!.on("data", (d: Buffer) => (this.output += d.toString()));
+    const deadline = Date.now() + 20_000;
+    while (Date.now() < deadline) {
+      if (proc.exitCode !== null) throw new Error(`slicehub exited with ${proc.exitCode}:\n${this.output}`);
+      try {
+        const r = await fetch(`${this.url}/hub/api`);
+        if (r.status === 200) return;
+      } catch {
+        // not listening yet
+      }
+      await sleep(50);
+    }
+    throw new Error(`slicehub did not answer within 20 s:\n${this.output}`);
+  }
+
+  /** Wait until the daemon's log has a line matching `re` (bounded). */
+  async waitForLog(re: RegExp, timeoutMs = 10_000): Promise<string> {
+    const deadline = Date.now() + timeoutMs;
+    while (Date.now() < deadline) {
+      const line = this.output.split("\n").find((l) => re.test(l));
+      if (line) return line;
+      await sleep(50);
+    }
+    throw new Error(`no log line matching ${re} within ${timeoutMs} ms:\n${this.output.slice(-4000)}`);
+  }
+
+  kill9(): void {
+    this.proc?.kill("SIGKILL");
+  }
+
+  async stop(): Promise<void> {
+    const p = this.proc;
+    if (!p || p.exitCode !== null || p.signalCode !== null) return;
+    const exited = new Promise((r) => p.once("exit", r));
+    p.kill("SIGTERM");
+    await Promise.race([exited, sleep(10_000)]);
+    if (p.exitCode === null && p.signalCode === null) p.kill("SIGKILL");
+  }
+
+  /** Process groups of every server the store still thinks is alive. */
+  serverProcessGroups(): number[] {
+    const db = new Database(join(this.stateDir, "slicehub.sqlite"), { readonly: true, fileMustExist: true });
+    try {
+      const rows = db.prepare("SELECT spawner_state FROM servers WHERE spawner_state IS NOT NULL").all() as { spawner_state: string }[];
+      return rows.map((r) => (JSON.parse(r.spawner_state) as { pgid: number }).pgid).filter((n) => Number.isInteger(n) && n > 1);
+    } finally {
+      db.close();
+    }
+  }
+
+  /** Stop the daemon and kill whatever servers it left, then remove the temp dir. */
+  async destroy(): Promise<void> {
+    await this.stop();
+    let groups: number[] = [];
+    try {
+      groups = this.serverProcessGroups();
+    } catch {
+      // no database yet
+    }
+    for (const g of groups) {
+      try {
+        process.kill(-g, "SIGKILL");
+      } catch {
+        // already gone
+      }
+    }
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * Does any live (non-zombie) process remain in the group? Zombies count as gone: once the hub that started
+ * a server has been killed, its orphans are reaped by whatever pid 1 is here, which may take a while.
+ */
+export function groupAlive(pgid: number): boolean {
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/${entry}/stat`, "utf8");
+    } catch {
+      continue;
+    }
+    // Fields after the parenthesised command name: state, ppid, pgrp, …
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    if (Number(fields[2]) === pgid && fields[0] !== "Z") return true;
+  }
+  return false;
+}
+
+interface StoredCookie {
+  name: string;
+  value: string;
+  path: string;
+}
+
+/** A minimal browser: a cookie jar (name + path, no domains: everything is one origin) and manual redirects. */
+export class Browser {
+  readonly cookies: StoredCookie[] = [];
+  constructor(readonly base: string) {}
+
+  private cookieHeader(path: string): string {
+    return this.cookies
+      .filter((c) => path === c.path || path.startsWith(c.path.endsWith("/") ? c.path : `${c.path}/`) || path === c.path.replace(/\/$/, ""))
+      .sort((a, b) => b.path.length - a.path.length)
+      .map((c) => `${c.name}=${c.value}`)
+      .join("; ");
+  }
+
+  cookie(name: string): string | undefined {
+    return this.cookies.find((c) => c.name === name)?.value;
+  }
+
+  private store(res: Response, requestPath: string): void {
+    for (const line of res.headers.getSetCookie()) {
+      const [pair, ...attrs] = line.split(";").map((s) => s.trim());
+      const eq = pair!.indexOf("=");
+      const name = pair!.slice(0, eq);
+      let value = pair!.slice(eq + 1);
+      let path = requestPath.replace(/\/[^/]*$/, "/") || "/";
+      let expired = false;
+      for (const a of attrs) {
+        const [k, v = ""] = a.split("=");
+        const key = k!.toLowerCase();
+        if (key === "path") path = v;
+        if (key === "max-age" && Number(v) <= 0) expired = true;
+        if (key === "expires" && Date.parse(v) < Date.now()) expired = true;
+      }
+      if (value.startsWith('"') && value.endsWith('"') && value.length >= 2) value = value.slice(1, -1);
+      const i = this.cookies.findIndex((c) => c.name === name && c.path === path);
+      if (i >= 0) this.cookies.splice(i, 1);
+      if (!expired && value !== "") this.cookies.push({ name, value, path });
+    }
+  }
+
+  /** One request, no redirect following. */
+  async request(path: string, init: RequestInit = {}): Promise<Response> {
+    const url = new URL(path, this.base);
+    const headers = new Headers(init.headers);
+    const cookie = this.cookieHeader(url.pathname);
+    if (cookie && !headers.has("cookie")) headers.set("cookie", cookie);
+    const res = await fetch(url, { ...init, headers, redirect: "manual" });
+    this.store(res, url.pathname);
+    return res;
+  }
+
+  /** Follow redirects (GET after each), at most `max`. Returns the final response and the hops taken. */
+  async follow(path: string, init: RequestInit = {}, max = 10): Promise<{ res: Response; hops: string[] }> {
+    const hops: string[] = [];
+    let res = await this.request(path, init);
+    let current = new URL(path, this.base);
+    while (res.status >= 300 && res.status < 400 && res.headers.get("location")) {
+      if (hops.length >= max) throw new Error(`too many redirects: ${hops.join(" -> ")}`);
+      await res.arrayBuffer();
+      current = new URL(res.headers.get("location")!, current);
+      hops.push(current.pathname + current.search);
+      res = await this.request(current.pathname + current.search);
+    }
+    return { res, hops };
+  }
+
+  /** The dev login form: fetch it (for its anti-forgery field), post the name. */
+  async login(name: string): Promise<void> {
+    const page = await (await this.request("/hub/login")).text();
+    const xsrf = /name="_xsrf" value="([^"]+)"/.exec(page)?.[1];
+    if (!xsrf) throw new Error("no _xsrf on the login page");
+    const res = await this.request("/hub/login", {
+      method: "POST",
+      body: new URLSearchParams({ username: name, _xsrf: xsrf, next: "/hub/home" }),
+    });
+    if (res.status !== 302) throw new Error(`login as ${name} failed: ${res.status} ${await res.text()}`);
+  }
+
+  /** The session's CSRF token, as the home page embeds it in its forms. */
+  async csrf(): Promise<string> {
+    const page = await (await this.request("/hub/home")).text();
+    const token = /name="_xsrf" value="([^"]+)"/.exec(page)?.[1];
+    if (!token) throw new Error("no _xsrf on the home page");
+    return token;
+  }
+
+  async postForm(path: string, fields: Record<string, string>): Promise<Response> {
+    return this.request(path, { method: "POST", body: new URLSearchParams(fields) });
+  }
+}
+
+/** Read a server-sent-events stream to its end (bounded), returning the parsed `data:` events. */
+export async function readSse(res: Response, timeoutMs = 90_000): Promise<Record<string, unknown>[]> {
+  const events: Record<string, unknown>[] = [];
+  const reader = res.body!.getReader();
+  const dec = new TextDecoder();
+  let buf = "";
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const timer = sleep(deadline - Date.now()).then(() => ({ done: true, value: undefined }) as const);
+    const { done, value } = await Promise.race([reader.read(), timer]);
+    if (done) break;
+    buf += dec.decode(value, { stream: true });
+    let i: number;
+    while ((i = buf.indexOf("\n\n")) >= 0) {
+      const chunk = buf.slice(0, i);
+      buf = buf.slice(i + 2);
+      const data = chunk
+        .split("\n")
+        .filter((l) => l.startsWith("data: "))
+        .map((l) => l.slice(6))
+        .join("\n");
+      if (data) events.push(JSON.parse(data) as Record<string, unknown>);
+    }
+  }
+  await reader.cancel().catch(() => undefined);
+  return events;
+}

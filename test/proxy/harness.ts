@@ -1,0 +1,168 @@
+// A node:http server that dispatches /user/… to the forwarder through the routing table, as the daemon
+// does, plus small upstream and client helpers. Everything listens on 127.0.0.1, port 0.
+import http from "node:http";
+import type { AddressInfo } from "node:net";
+import { WebSocketServer } from "ws";
+import { createForwarder, type Forwarder } from "../../proxy/forward.js";
+import { RouteTable } from "../../proxy/table.js";
+import type { Level, Logger } from "../../src/log.js";
+
+export interface LogEntry {
+  level: Level;
+  msg: string;
+  fields: Record<string, unknown>;
+}
+
+export function captureLog(entries: LogEntry[] = [], base: Record<string, unknown> = {}): Logger {
+  const at = (level: Level) => (msg: string, fields?: Record<string, unknown>) =>
+    void entries.push({ level, msg, fields: { ...base, ...fields } });
+  return {
+    debug: at("debug"),
+    info: at("info"),
+    warn: at("warn"),
+    error: at("error"),
+    child: (fields) => captureLog(entries, { ...base, ...fields }),
+  };
+}
+
+export async function listen(server: http.Server): Promise<string> {
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => resolve());
+  });
+  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+}
+
+export async function closeServer(server: http.Server): Promise<void> {
+  server.closeAllConnections();
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+}
+
+/** A target URL nothing listens on. */
+export async function deadTarget(): Promise<string> {
+  const server = http.createServer();
+  const url = await listen(server);
+  await closeServer(server);
+  return url;
+}
+
+export interface ProxyHarness {
+  url: string;
+  table: RouteTable;
+  forwarder: Forwarder;
+  /** Every batch passed to onActivity. */
+  activity: Map<number, Date>[];
+  logs: LogEntry[];
+  close(): Promise<void>;
+}
+
+export async function startProxy(
+  options: { stripCookies?: string[]; activityFlushMs?: number; onActivity?: (batch: Map<number, Date>) => void } = {},
+): Promise<ProxyHarness> {
+  const table = new RouteTable();
+  const activity: Map<number, Date>[] = [];
+  const logs: LogEntry[] = [];
+  const forwarder = createForwarder({
+    log: captureLog(logs),
+    stripCookies: options.stripCookies ?? ["slicehub-session"],
+    activityFlushMs: options.activityFlushMs ?? 60_000,
+    onActivity: options.onActivity ?? ((batch) => void activity.push(batch)),
+  });
+  const routeOf = (url = "") => table.lookup(url.split("?")[0] ?? "");
+  const server = http.createServer((req, res) => {
+    const route = routeOf(req.url);
+    if (route) return forwarder.web(req, res, route);
+    res.writeHead(404, { "Content-Type": "text/plain" }).end("no route");
+  });
+  server.on("upgrade", (req, socket, head) => {
+    const route = routeOf(req.url);
+    if (route) return forwarder.ws(req, socket, head, route);
+    socket.destroy();
+  });
+  const url = await listen(server);
+  return {
+    url,
+    table,
+    forwarder,
+    activity,
+    logs,
+    async close() {
+      forwarder.close();
+      await closeServer(server);
+    },
+  };
+}
+
+/** An upstream that answers every request with what it received, and echoes websocket messages. */
+export async function startEchoUpstream(): Promise<{ url: string; server: http.Server; close(): Promise<void> }> {
+  const server = http.createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on("data", (c: Buffer) => chunks.push(c));
+    req.on("end", () => {
+      const body = JSON.stringify({
+        method: req.method,
+        url: req.url,
+        headers: req.headers,
+        body: Buffer.concat(chunks).toString(),
+      });
+      res.writeHead(200, { "Content-Type": "application/json", "Set-Cookie": "_xsrf=abc; Path=/user/alice/" });
+      res.end(body);
+    });
+  });
+  const wss = new WebSocketServer({ server });
+  wss.on("connection", (socket, req) => {
+    socket.send(JSON.stringify({ url: req.url, cookie: req.headers.cookie ?? null }));
+    socket.on("message", (data, isBinary) => socket.send(data, { binary: isBinary }));
+  });
+  const url = await listen(server);
+  return {
+    url,
+    server,
+    async close() {
+      for (const client of wss.clients) client.terminate();
+      wss.close();
+      await closeServer(server);
+    },
+  };
+}
+
+export interface Reply {
+  status: number;
+  headers: http.IncomingHttpHeaders;
+  body: string;
+}
+
+/** One request on its own connection, so a test never shares sockets with another; `path` is sent as is. */
+export function request(
+  base: string,
+  path: string,
+  init: { method?: string; headers?: http.OutgoingHttpHeaders; body?: string } = {},
+): Promise<Reply> {
+  return new Promise((resolve, reject) => {
+    const { hostname, port } = new URL(base);
+    const req = http.request({ hostname, port, path, method: init.method ?? "GET", headers: init.headers, agent: false });
+    req.on("error", reject);
+    req.on("response", (res) => {
+      const chunks: Buffer[] = [];
+      res.on("data", (c: Buffer) => chunks.push(c));
+      res.on("error", reject);
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString() }));
+    });
+    req.end(init.body);
+  });
+}
+
+/** Polls `check` every 10 ms until it holds; fails after `timeoutMs`. */
+export async function waitFor(check: () => boolean | Promise<boolean>, timeoutMs = 5_000): Promise<void> {
+  for (let waited = 0; waited <= timeoutMs; waited += 10) {
+    if (await check()) return;
+    await sleep(10);
+  }
+  throw new Error(`condition not met within ${timeoutMs} ms`);
+}
+
+export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+export function connections(server: http.Server): Promise<number> {
+  return new Promise((resolve, reject) => server.getConnections((err, n) => (err ? reject(err) : resolve(n))));
+}
