@@ -24,7 +24,10 @@ export function devLogin(hub: Hub): Hono<HubEnv> {
   const app = new Hono<HubEnv>();
 
   const form = (c: Context<HubEnv>, status: 200 | 400 | 403, next: string, error?: string) => {
-    const xsrf = newSecret();
+    // Reuse the browser's token: a second tab or a stray sub-request rendering this form again must not
+    // invalidate the form already on screen.
+    const existing = getCookie(c, LOGIN_XSRF_COOKIE);
+    const xsrf = existing && existing.length <= 100 ? existing : newSecret();
     setCookie(c, LOGIN_XSRF_COOKIE, xsrf, { path: "/hub/login", httpOnly: true, sameSite: "Lax", maxAge: 3600 });
     return c.html(<DevLoginPage next={next} xsrf={xsrf} error={error} />, status);
   };

@@ -25,11 +25,13 @@ export function createHubApp(hub: Hub): Hono<HubEnv> {
   app.route("/hub/login", devLogin(hub));
   app.route("/hub", pages(hub));
   app.get("/hub", (c) => c.redirect("/hub/", 302));
+  app.get("/hub/", (c) => c.redirect(c.get("who") ? "/hub/home" : "/hub/login", 302));
 
   // Not under /hub/ and not routed to a server (spec §6.2): GETs go to the same path under /hub/, where
   // /hub/user/… explains or starts the server; other methods on /user/… get the JSON answer directly.
   app.all("*", (c) => {
     const url = new URL(c.req.url);
+    if (url.pathname.startsWith("/hub/")) return c.notFound();
     if (c.req.method === "GET" || c.req.method === "HEAD") return c.redirect(`/hub${url.pathname}${url.search}`, 302);
     if (url.pathname.startsWith("/user/")) return userPathFallback(c, hub);
     return c.json({ status: 405, message: "Method not allowed" }, 405);

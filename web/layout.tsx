@@ -13,6 +13,7 @@ export function Layout(props: { title: string; user?: PageUser; children?: Child
         <meta name="viewport" content="width=device-width, initial-scale=1" />
         <title>{props.title} · slicehub</title>
         <link rel="stylesheet" href="/hub/static/style.css" />
+        <link rel="icon" href="/hub/favicon.ico" type="image/svg+xml" />
         {props.head}
       </head>
       <body>

@@ -13,7 +13,7 @@ import type { ServerRow, UserRow } from "../src/store/store.js";
 import { isoZ } from "../src/time.js";
 import { ErrorPage, type PageUser } from "./layout.js";
 import { HomePage, NotRunningPage, SpawnPendingPage } from "./pages.js";
-import { STYLE_CSS } from "./style.js";
+import { FAVICON_SVG, LOGO_SVG, STYLE_CSS } from "./style.js";
 
 const pageUser = (who: Who | undefined): PageUser | undefined => (who ? { name: who.user.name, admin: !!who.user.admin } : undefined);
 
@@ -48,10 +48,12 @@ export function pages(hub: Hub): Hono<HubEnv> {
     return c.body(STYLE_CSS, 200, { "Content-Type": "text/css; charset=utf-8" });
   });
 
+  // The classic Notebook's header shows the hub's logo from here.
+  app.get("/logo", (c) => c.body(LOGO_SVG, 200, { "Content-Type": "image/svg+xml", "Cache-Control": "public, max-age=86400" }));
+  app.get("/favicon.ico", (c) => c.body(FAVICON_SVG, 200, { "Content-Type": "image/svg+xml", "Cache-Control": "public, max-age=86400" }));
+
   // JupyterHub 3.x single-user servers put this in their CSP report-uri.
   app.post("/security/csp-report", (c) => c.body(null, 204));
-
-  app.get("/", (c) => c.redirect(c.get("who") ? "/hub/home" : "/hub/login", 302));
 
   app.get("/logout", (c) => {
     const who = c.get("who");

@@ -32,3 +32,7 @@ pre.log { background:#0d1117; color:#e6edf3; padding:.8rem; border-radius:6px; o
 .progress.ready > div { background:var(--ok); }
 @media (max-width: 36rem) { th:nth-child(3), td:nth-child(3) { display:none; } }
 `;
+
+export const FAVICON_SVG = `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 16 16"><rect width="16" height="16" rx="3" fill="#1f6feb"/><path d="M4 11h8M4 8h8M4 5h8" stroke="#fff" stroke-width="1.6"/></svg>`;
+
+export const LOGO_SVG = `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 120 28" width="120" height="28"><rect width="28" height="28" rx="5" fill="#1f6feb"/><path d="M7 19h14M7 14h14M7 9h14" stroke="#fff" stroke-width="2.4"/><text x="34" y="20" font-family="system-ui,sans-serif" font-size="16" font-weight="700" fill="#1d2430">slicehub</text></svg>`;

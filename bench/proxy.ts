@@ -1,0 +1,651 @@
+// The proxy benchmark: one run measures a tiny upstream reached directly, through slicehub (the real daemon,
+// which spawns the upstream as user "bench"), and through configurable-http-proxy, and prints every number
+// as a ratio to "direct" from the same run. See bench/README.md.
+//
+//   npm run build && npm run bench:proxy [-- --seconds 8 --warmup 2 --no-pin --cpu-prof DIR]
+//
+// Exit status: 0 when the bench ran (whether or not the targets were met), 1 when the bench itself broke.
+import { spawn, type ChildProcess } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import http from "node:http";
+import os from "node:os";
+import { join, resolve } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+import { parseArgs } from "node:util";
+import { freePort } from "../spawners/ports.js";
+
+const ROOT = resolve(import.meta.dirname, "../..");
+const CLI = join(ROOT, "dist/src/cli.js");
+const UPSTREAM = join(ROOT, "dist/bench/upstream.js");
+const WS_CLIENT = join(ROOT, "dist/bench/ws-client.js");
+const CHP = join(ROOT, "node_modules/configurable-http-proxy/bin/configurable-http-proxy");
+const NODE = process.execPath;
+const USER = "bench";
+const PREFIX = `/user/${USER}/`;
+
+const TARGETS = { httpRatio: 0.3, wsRatio: 0.7, coldStartMs: 250, idleRssMiB: 60 };
+const WRK = { threads: 2, connections: 64 };
+const COLD_RUNS = 5;
+const COLD_POLL_MS = 5;
+const IDLE_WAIT_MS = 2_000;
+const OUTPUT_KEEP = 16_384;
+const CLK_TCK = 100; // USER_HZ, what /proc/<pid>/stat counts in; 100 on every Linux this runs on
+
+// ---------------------------------------------------------------------------------------------- options
+
+const { values: opts } = parseArgs({
+  options: {
+    seconds: { type: "string", default: "8" },
+    warmup: { type: "string", default: "2" },
+    "no-pin": { type: "boolean", default: false },
+    "cpu-prof": { type: "string" },
+    help: { type: "boolean", short: "h", default: false },
+  },
+});
+if (opts.help) {
+  process.stdout.write(
+    "Usage: node dist/bench/proxy.js [--seconds 8] [--warmup 2] [--no-pin] [--cpu-prof DIR]\n" +
+      "  --seconds N     measured seconds per wrk run (1..60)\n" +
+      "  --warmup N      wrk warm-up seconds before each measured run (0..30)\n" +
+      "  --no-pin        do not pin clients to CPU 0 and servers to CPU 1 (taskset)\n" +
+      "  --cpu-prof DIR  run the slicehub daemon under node --cpu-prof, profile written to DIR at the end\n",
+  );
+  process.exit(0);
+}
+const SECONDS = boundedInt("seconds", opts.seconds, 1, 60);
+const WARMUP = boundedInt("warmup", opts.warmup, 0, 30);
+
+function boundedInt(name: string, v: string | undefined, min: number, max: number): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < min || n > max) {
+    process.stderr.write(`bench: --${name} must be a whole number from ${min} to ${max}\n`);
+    process.exit(2);
+  }
+  return n;
+}
+
+// CPU placement. With two cores, clients (wrk, ws-client) get CPU 0 and everything measured (upstream,
+// slicehub, chp) gets CPU 1, so the load generator never steals cycles from the path being measured and a
+// proxy competes with the upstream for one core, as it would on a loaded host.
+const cpus = os.availableParallelism();
+const PIN = !opts["no-pin"] && cpus >= 2 && existsSync("/usr/bin/taskset");
+const CLIENT_CPUS = "0";
+const SERVER_CPUS = cpus > 2 ? `1-${cpus - 1}` : "1";
+
+function pinned(cpuList: string, argv: string[]): string[] {
+  return PIN ? ["/usr/bin/taskset", "-c", cpuList, ...argv] : argv;
+}
+
+// ---------------------------------------------------------------------------------------------- processes
+
+interface Proc {
+  name: string;
+  child: ChildProcess;
+  output: string;
+  exited: Promise<void>;
+}
+
+const procs = new Set<Proc>();
+const tempDirs = new Set<string>();
+/** Process groups we did not start ourselves but must not leave behind (the upstream slicehub spawned). */
+const foreignGroups = new Set<number>();
+
+/** Starts argv in its own process group (taskset execs, so the pid is the program's), keeping its output tail. */
+function launch(name: string, argv: string[], options: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): Proc {
+  const [cmd, ...args] = argv;
+  const child = spawn(cmd!, args, { cwd: options.cwd ?? ROOT, env: options.env ?? process.env, detached: true, stdio: ["ignore", "pipe", "pipe"] });
+  const p: Proc = { name, child, output: "", exited: new Promise((r) => child.once("exit", () => r())) };
+  const keep = (d: Buffer) => {
+    p.output = (p.output + d.toString()).slice(-OUTPUT_KEEP);
+  };
+  child.stdout!.on("data", keep);
+  child.stderr!.on("data", keep);
+  child.once("error", (err) => keep(Buffer.from(`\n[spawn error: ${err.message}]\n`)));
+  procs.add(p);
+  void p.exited.then(() => procs.delete(p));
+  return p;
+}
+
+function alive(p: Proc): boolean {
+  return p.child.exitCode === null && p.child.signalCode === null;
+}
+
+function killGroup(pgid: number | undefined, signal: NodeJS.Signals): void {
+  if (!pgid || pgid <= 1) return;
+  try {
+    process.kill(-pgid, signal);
+  } catch {
+    // already gone
+  }
+}
+
+/** SIGTERM, wait (bounded), then SIGKILL the whole group. */
+async function stop(p: Proc, graceMs = 5_000): Promise<void> {
+  if (alive(p)) {
+    p.child.kill("SIGTERM");
+    await Promise.race([p.exited, sleep(graceMs)]);
+  }
+  killGroup(p.child.pid, "SIGKILL");
+}
+
+/** Runs argv to completion (bounded by timeoutMs) and returns its stdout; throws on failure. */
+async function run(name: string, argv: string[], timeoutMs: number, env?: NodeJS.ProcessEnv): Promise<string> {
+  const p = launch(name, argv, { env });
+  let stdout = "";
+  p.child.stdout!.on("data", (d: Buffer) => (stdout += d.toString()));
+  const timedOut = await Promise.race([p.exited.then(() => false), sleep(timeoutMs).then(() => true)]);
+  if (timedOut) {
+    killGroup(p.child.pid, "SIGKILL");
+    throw new Error(`${name} did not finish within ${timeoutMs / 1000} s:\n${p.output}`);
+  }
+  if (p.child.exitCode !== 0) throw new Error(`${name} failed (${p.child.exitCode ?? p.child.signalCode}):\n${p.output}`);
+  return stdout;
+}
+
+function tempDir(tag: string): string {
+  const d = mkdtempSync(join(os.tmpdir(), `slicehub-bench-${tag}-`));
+  tempDirs.add(d);
+  return d;
+}
+
+// ---------------------------------------------------------------------------------------------- http helpers
+
+interface Reply {
+  status: number;
+  body: string;
+}
+
+function request(url: string, init: { method?: string; headers?: Record<string, string>; body?: string; timeoutMs?: number } = {}): Promise<Reply> {
+  return new Promise((resolve, reject) => {
+    const req = http.request(url, { method: init.method ?? "GET", headers: init.headers, agent: false }, (res) => {
+      let body = "";
+      res.setEncoding("utf8");
+      res.on("data", (c: string) => (body += c));
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
+      res.on("error", reject);
+    });
+    req.setTimeout(init.timeoutMs ?? 5_000, () => req.destroy(new Error(`timeout: ${url}`)));
+    req.on("error", reject);
+    req.end(init.body);
+  });
+}
+
+/** Polls until `check` is true; bounded by timeoutMs. */
+async function until(what: string, timeoutMs: number, everyMs: number, check: () => Promise<boolean>, onFail?: () => string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await check().catch(() => false)) return;
+    await sleep(everyMs);
+  }
+  throw new Error(`${what}: not within ${timeoutMs / 1000} s${onFail ? `\n${onFail()}` : ""}`);
+}
+
+// ---------------------------------------------------------------------------------------------- /proc
+
+function rssMiB(pid: number | undefined): number {
+  const status = readFileSync(`/proc/${pid}/status`, "utf8");
+  const kb = /^VmRSS:\s+(\d+)\s+kB/m.exec(status)?.[1];
+  if (!kb) throw new Error(`no VmRSS for pid ${pid}`);
+  return Number(kb) / 1024;
+}
+
+/** utime + stime of a process (all its threads), in seconds; undefined once it is gone. */
+function cpuSeconds(pid: number | undefined): number | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return (Number(f[11]) + Number(f[12])) / CLK_TCK;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Samples the CPU time of some processes every 200 ms; cpu% over the span each was seen. */
+class CpuSampler {
+  private readonly first = new Map<string, { t: number; cpu: number }>();
+  private readonly last = new Map<string, { t: number; cpu: number }>();
+  private readonly timer: NodeJS.Timeout;
+  constructor(private readonly pids: Record<string, number | undefined>) {
+    this.sample();
+    this.timer = setInterval(() => this.sample(), 200);
+  }
+  private sample(): void {
+    const t = performance.now();
+    for (const [name, pid] of Object.entries(this.pids)) {
+      const cpu = cpuSeconds(pid);
+      if (cpu === undefined) continue;
+      if (!this.first.has(name)) this.first.set(name, { t, cpu });
+      this.last.set(name, { t, cpu });
+    }
+  }
+  /** Percent of one core per process. */
+  stop(): Record<string, number> {
+    this.sample();
+    clearInterval(this.timer);
+    const out: Record<string, number> = {};
+    for (const [name, a] of this.first) {
+      const b = this.last.get(name)!;
+      if (b.t - a.t > 100) out[name] = (100 * (b.cpu - a.cpu)) / ((b.t - a.t) / 1000);
+    }
+    return out;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------- wrk
+
+interface WrkResult {
+  rps: number;
+  p50ms: number;
+  p99ms: number;
+  requests: number;
+  errors: number;
+  non2xx: number;
+  transferPerS: string;
+  cpu: Record<string, number>;
+}
+
+function toMs(v: string, unit: string): number {
+  const n = Number(v);
+  const scale: Record<string, number> = { us: 1e-3, ms: 1, s: 1e3, m: 60e3, h: 3600e3 };
+  const s = scale[unit];
+  if (s === undefined || !Number.isFinite(n)) throw new Error(`wrk: cannot read the time ${v}${unit}`);
+  return n * s;
+}
+
+export function parseWrk(out: string): Omit<WrkResult, "cpu"> {
+  const num = (re: RegExp) => {
+    const m = re.exec(out);
+    if (!m) throw new Error(`wrk output has no ${re}:\n${out}`);
+    return m;
+  };
+  const p = (pct: number) => {
+    const m = num(new RegExp(`^\\s*${pct}%\\s+([\\d.]+)(us|ms|s|m|h)\\s*$`, "m"));
+    return toMs(m[1]!, m[2]!);
+  };
+  const sock = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out);
+  return {
+    rps: Number(num(/^Requests\/sec:\s+([\d.]+)/m)[1]),
+    p50ms: p(50),
+    p99ms: p(99),
+    requests: Number(num(/^\s*(\d+) requests in/m)[1]),
+    errors: sock ? sock.slice(1).reduce((a, b) => a + Number(b), 0) : 0,
+    non2xx: Number(/Non-2xx or 3xx responses: (\d+)/.exec(out)?.[1] ?? 0),
+    transferPerS: /^Transfer\/sec:\s+(\S+)/m.exec(out)?.[1] ?? "?",
+  };
+}
+
+async function wrk(url: string, watch: Record<string, number | undefined>): Promise<WrkResult> {
+  const args = (d: number) => pinned(CLIENT_CPUS, ["wrk", `-t${WRK.threads}`, `-c${WRK.connections}`, `-d${d}s`, "--latency", url]);
+  if (WARMUP > 0) await run("wrk warm-up", args(WARMUP), (WARMUP + 20) * 1000);
+  const p = launch("wrk", args(SECONDS));
+  let stdout = "";
+  p.child.stdout!.on("data", (d: Buffer) => (stdout += d.toString()));
+  const sampler = new CpuSampler({ ...watch, wrk: p.child.pid });
+  const timedOut = await Promise.race([p.exited.then(() => false), sleep((SECONDS + 20) * 1000).then(() => true)]);
+  const cpu = sampler.stop();
+  if (timedOut) {
+    killGroup(p.child.pid, "SIGKILL");
+    throw new Error(`wrk did not finish:\n${p.output}`);
+  }
+  if (p.child.exitCode !== 0) throw new Error(`wrk failed (${p.child.exitCode}):\n${p.output}`);
+  return { ...parseWrk(stdout), cpu };
+}
+
+// ---------------------------------------------------------------------------------------------- ws
+
+interface WsLatency {
+  p50_us: number;
+  p99_us: number;
+}
+interface WsThroughput {
+  msgs_per_s: number;
+  capped: boolean;
+}
+
+async function wsClient<T>(args: string[], timeoutS: number): Promise<T> {
+  const out = await run("ws-client", pinned(CLIENT_CPUS, [NODE, WS_CLIENT, ...args]), timeoutS * 1000);
+  return JSON.parse(out.trim().split("\n").at(-1)!) as T;
+}
+
+// ---------------------------------------------------------------------------------------------- slicehub
+
+interface Hub {
+  proc: Proc;
+  url: string;
+  configPath: string;
+  token?: string;
+  serverStarted: boolean;
+  upstream?: { pid: number; port: number };
+}
+
+let hub: Hub | undefined;
+
+function hubConfig(dir: string, port: number, upstreamInfo?: string): string {
+  const config = {
+    listen: `http://127.0.0.1:${port}`,
+    state_dir: join(dir, "state"),
+    spawner: {
+      kind: "local",
+      cmd: [NODE, UPSTREAM],
+      args: [],
+      ...(upstreamInfo ? { env: { BENCH_UPSTREAM_INFO: upstreamInfo } } : {}),
+    },
+    log_level: "warn",
+  };
+  const path = join(dir, "config.json");
+  writeFileSync(path, JSON.stringify(config, null, 2));
+  return path;
+}
+
+async function startHub(): Promise<Hub> {
+  const dir = tempDir("hub");
+  const port = await freePort();
+  const info = join(dir, "upstream.json");
+  const configPath = hubConfig(dir, port, info);
+  const profDir = opts["cpu-prof"] ? resolve(opts["cpu-prof"]) : undefined;
+  if (profDir) mkdirSync(profDir, { recursive: true });
+  const nodeFlags = profDir ? ["--cpu-prof", "--cpu-prof-dir", profDir] : [];
+  // The upstream it spawns inherits this affinity, so both land on the server CPU.
+  const proc = launch("slicehub", pinned(SERVER_CPUS, [NODE, ...nodeFlags, CLI, "start", "--config", configPath]), { cwd: dir });
+  const h: Hub = { proc, url: `http://127.0.0.1:${port}`, configPath, serverStarted: false };
+  hub = h;
+  await until("slicehub answering GET /hub/api", 20_000, 20, async () => {
+    if (!alive(proc)) throw new Error("exited");
+    return (await request(`${h.url}/hub/api`)).status === 200;
+  }, () => proc.output);
+  if (!alive(proc)) throw new Error(`slicehub exited:\n${proc.output}`);
+
+  h.token = (await run("slicehub token", [NODE, CLI, "token", USER, "--create", "--config", configPath], 20_000)).trim();
+  if (!/^\S{16,}$/.test(h.token)) throw new Error(`slicehub token printed no token: ${JSON.stringify(h.token)}`);
+  const auth = { Authorization: `token ${h.token}` };
+
+  const started = await request(`${h.url}/hub/api/users/${USER}/server`, { method: "POST", headers: auth, timeoutMs: 30_000 });
+  h.serverStarted = true;
+  if (started.status !== 201 && started.status !== 202) throw new Error(`POST /hub/api/users/${USER}/server answered ${started.status}: ${started.body}`);
+  await until(`the ${USER} server ready`, 30_000, 50, async () => {
+    const r = await request(`${h.url}/hub/api/users/${USER}`, { headers: auth });
+    if (r.status !== 200) throw new Error(`GET /hub/api/users/${USER}: ${r.status}`);
+    const model = JSON.parse(r.body) as { servers?: Record<string, { ready?: boolean }> };
+    return model.servers?.[""]?.ready === true;
+  }, () => proc.output);
+  await until("upstream info file", 5_000, 20, async () => existsSync(info));
+  h.upstream = JSON.parse(readFileSync(info, "utf8")) as { pid: number; port: number };
+  foreignGroups.add(h.upstream.pid);
+  return h;
+}
+
+/** Stops the user server through the API (as an admin would), then the daemon. */
+async function stopHub(h: Hub): Promise<void> {
+  if (alive(h.proc) && h.token && h.serverStarted) {
+    const auth = { Authorization: `token ${h.token}` };
+    try {
+      const r = await request(`${h.url}/hub/api/users/${USER}/server`, { method: "DELETE", headers: auth, timeoutMs: 20_000 });
+      if (r.status === 202 || r.status === 204) {
+        await until("the user server stopped", 20_000, 50, async () => {
+          const u = await request(`${h.url}/hub/api/users/${USER}`, { headers: auth });
+          return !(JSON.parse(u.body) as { servers?: Record<string, unknown> }).servers?.[""];
+        });
+        h.serverStarted = false;
+      } else {
+        process.stderr.write(`bench: DELETE server answered ${r.status}: ${r.body}\n`);
+      }
+    } catch (err) {
+      process.stderr.write(`bench: stopping the user server through the API failed: ${(err as Error).message}\n`);
+    }
+  }
+  await stop(h.proc, 10_000);
+  if (h.upstream) killGroup(h.upstream.pid, "SIGKILL");
+}
+
+/** One cold start: spawn to the first 200 from GET /hub/api, fresh state dir. */
+async function coldStart(): Promise<number> {
+  const dir = tempDir("cold");
+  const port = await freePort();
+  const configPath = hubConfig(dir, port);
+  const url = `http://127.0.0.1:${port}/hub/api`;
+  const t0 = performance.now();
+  const proc = launch("slicehub (cold start)", [NODE, CLI, "start", "--config", configPath], { cwd: dir });
+  try {
+    const deadline = t0 + 20_000;
+    while (performance.now() < deadline) {
+      if (!alive(proc)) throw new Error(`slicehub exited during cold start:\n${proc.output}`);
+      const status = await request(url, { timeoutMs: 2_000 }).then((r) => r.status, () => 0);
+      if (status === 200) return performance.now() - t0;
+      await sleep(COLD_POLL_MS);
+    }
+    throw new Error(`slicehub did not answer within 20 s:\n${proc.output}`);
+  } finally {
+    await stop(proc);
+    rmSync(dir, { recursive: true, force: true });
+    tempDirs.delete(dir);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------- chp
+
+interface Chp {
+  proc: Proc;
+  url: string;
+}
+
+async function startChp(upstreamPort: number): Promise<Chp> {
+  const port = await freePort();
+  const apiPort = await freePort();
+  const token = randomBytes(16).toString("hex");
+  const argv = [NODE, CHP, "--ip", "127.0.0.1", "--port", String(port), "--api-ip", "127.0.0.1", "--api-port", String(apiPort), "--log-level", "error"];
+  const proc = launch("configurable-http-proxy", pinned(SERVER_CPUS, argv), { env: { ...process.env, CONFIGPROXY_AUTH_TOKEN: token } });
+  const api = `http://127.0.0.1:${apiPort}/api/routes`;
+  const auth = { Authorization: `token ${token}` };
+  await until("configurable-http-proxy API", 20_000, 20, async () => {
+    if (!alive(proc)) throw new Error("exited");
+    return (await request(api, { headers: auth })).status === 200;
+  }, () => proc.output);
+  // The route JupyterHub would add for this server.
+  const r = await request(`${api}/user/${USER}`, {
+    method: "POST",
+    headers: { ...auth, "Content-Type": "application/json" },
+    body: JSON.stringify({ target: `http://127.0.0.1:${upstreamPort}` }),
+  });
+  if (r.status !== 201) throw new Error(`configurable-http-proxy refused the route: ${r.status} ${r.body}`);
+  return { proc, url: `http://127.0.0.1:${port}` };
+}
+
+// ---------------------------------------------------------------------------------------------- output
+
+const fmtInt = (n: number) => Math.round(n).toLocaleString("en-US");
+const fmtMs = (ms: number) => (ms < 1 ? `${(ms * 1000).toFixed(0)}µs` : ms < 100 ? `${ms.toFixed(2)}ms` : `${ms.toFixed(0)}ms`);
+const fmtUs = (us: number) => (us < 1000 ? `${us.toFixed(0)}µs` : `${(us / 1000).toFixed(2)}ms`);
+const fmtRatio = (r: number) => (Number.isFinite(r) ? r.toFixed(2) : "n/a");
+const pct = (n: number | undefined) => (n === undefined ? "-" : `${n.toFixed(0)}%`);
+
+function table(header: string[], rows: string[][]): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
+  const line = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join("  ");
+  return [line(header), line(widths.map((w) => "-".repeat(w))), ...rows.map(line)].join("\n");
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}
+
+const say = (s = "") => process.stdout.write(`${s}\n`);
+
+// ---------------------------------------------------------------------------------------------- main
+
+type PathName = "direct" | "slicehub" | "chp";
+const PATHS: PathName[] = ["direct", "slicehub", "chp"];
+
+async function main(): Promise<void> {
+  for (const f of [CLI, UPSTREAM, WS_CLIENT]) if (!existsSync(f)) throw new Error(`${f} is missing: run "npm run build" first`);
+  if (!existsSync(CHP)) throw new Error(`${CHP} is missing: run "npm ci"`);
+  await run("wrk --version", ["wrk", "--version"], 5_000).catch((err: Error) => {
+    if (!/Copyright .* Will Glozer/.test(err.message)) throw new Error(`wrk is not runnable (apt-get install wrk): ${err.message}`);
+  });
+
+  say(`slicehub proxy benchmark — ${new Date().toISOString()}`);
+  say(`node ${process.version}, ${os.cpus()[0]?.model ?? "?"} × ${cpus} CPUs, load average ${os.loadavg().map((l) => l.toFixed(2)).join(" ")}`);
+  say(
+    PIN
+      ? `CPU placement: clients (wrk -t${WRK.threads}, ws-client) pinned to CPU ${CLIENT_CPUS}; upstream, slicehub and chp pinned to CPU ${SERVER_CPUS}.\n` +
+          `  So "direct" gives the upstream a core of its own, and through a proxy the proxy and the upstream share it.`
+      : `CPU placement: not pinned${opts["no-pin"] ? " (--no-pin)" : " (taskset missing or one CPU)"}; wrk, the proxy and the upstream share all ${cpus} CPUs.`,
+  );
+  say(`wrk -t${WRK.threads} -c${WRK.connections} -d${SECONDS}s --latency, after a ${WARMUP} s warm-up run on the same URL.`);
+  say();
+
+  // 1. Cold start, first, with nothing else running.
+  const colds: number[] = [];
+  for (let i = 0; i < COLD_RUNS; i++) colds.push(await coldStart());
+  const coldMs = median(colds);
+
+  // 2. slicehub with the bench user's server, idle RSS.
+  const h = await startHub();
+  const up = h.upstream!;
+  await sleep(IDLE_WAIT_MS);
+  const idleRss = rssMiB(h.proc.child.pid);
+  const upstreamRss = rssMiB(up.pid);
+
+  // 3. configurable-http-proxy to the same upstream process.
+  const chp = await startChp(up.port);
+  await sleep(IDLE_WAIT_MS);
+  const chpIdleRss = rssMiB(chp.proc.child.pid);
+
+  const base: Record<PathName, string> = {
+    direct: `http://127.0.0.1:${up.port}`,
+    slicehub: h.url,
+    chp: chp.url,
+  };
+  for (const p of PATHS) {
+    const r = await request(`${base[p]}${PREFIX}100b`);
+    if (r.status !== 200 || r.body.length !== 100) throw new Error(`${p}: GET ${PREFIX}100b answered ${r.status} with ${r.body.length} bytes`);
+  }
+  const proxyPid: Record<PathName, number | undefined> = { direct: undefined, slicehub: h.proc.child.pid, chp: chp.proc.child.pid };
+
+  // 4. HTTP.
+  const httpResults: Record<string, Record<PathName, WrkResult>> = {};
+  for (const size of ["100b", "1mib"]) {
+    const bySize = {} as Record<PathName, WrkResult>;
+    for (const p of PATHS) {
+      bySize[p] = await wrk(`${base[p]}${PREFIX}${size}`, { upstream: up.pid, proxy: proxyPid[p] });
+      if (!alive(h.proc)) throw new Error(`slicehub died during the run:\n${h.proc.output}`);
+    }
+    httpResults[size] = bySize;
+    const d = bySize.direct;
+    say(`HTTP GET ${PREFIX}${size} (${size === "100b" ? "100-byte" : "1 MiB"} body)`);
+    say(
+      table(
+        ["path", "req/s", "× direct", "p50", "p99", "transfer/s", "errors", "CPU upstream", "CPU proxy", "CPU wrk", "proxy CPU/req"],
+        PATHS.map((p) => {
+          const r = bySize[p];
+          const proxyCpu = r.cpu.proxy;
+          return [
+            p,
+            fmtInt(r.rps),
+            fmtRatio(r.rps / d.rps),
+            fmtMs(r.p50ms),
+            fmtMs(r.p99ms),
+            r.transferPerS,
+            String(r.errors + r.non2xx),
+            pct(r.cpu.upstream),
+            pct(proxyCpu),
+            pct(r.cpu.wrk),
+            proxyCpu === undefined ? "-" : fmtUs((proxyCpu / 100 / r.rps) * 1e6),
+          ];
+        }),
+      ),
+    );
+    say();
+  }
+
+  // 5. Websockets.
+  const wsUrl = (p: PathName) => `${base[p].replace(/^http/, "ws")}${PREFIX}ws`;
+  const lat = {} as Record<PathName, WsLatency>;
+  const thr = {} as Record<PathName, WsThroughput & { cpu: Record<string, number> }>;
+  for (const p of PATHS) {
+    lat[p] = await wsClient<WsLatency>(["latency", wsUrl(p), "--count", "2000", "--warmup", "200", "--size", "64"], 60);
+    const sampler = new CpuSampler({ upstream: up.pid, proxy: proxyPid[p] });
+    const t = await wsClient<WsThroughput>(["throughput", wsUrl(p), "--conns", "8", "--window", "16", "--seconds", "5", "--warmup-s", "1", "--size", "64"], 60);
+    thr[p] = { ...t, cpu: sampler.stop() };
+  }
+  say("Websocket echo, 64-byte binary messages");
+  say(
+    table(
+      ["path", "RTT p50", "RTT p99", "p50 × direct", "msgs/s (8 conns × 16 in flight)", "× direct", "CPU upstream", "CPU proxy"],
+      PATHS.map((p) => [
+        p,
+        fmtUs(lat[p].p50_us),
+        fmtUs(lat[p].p99_us),
+        fmtRatio(lat[p].p50_us / lat.direct.p50_us),
+        fmtInt(thr[p].msgs_per_s) + (thr[p].capped ? " (capped)" : ""),
+        fmtRatio(thr[p].msgs_per_s / thr.direct.msgs_per_s),
+        pct(thr[p].cpu.upstream),
+        pct(thr[p].cpu.proxy),
+      ]),
+    ),
+  );
+  say("RTT: 2000 sequential round trips on one connection after 200 warm-up; throughput: 5 s after a 1 s warm-up.");
+  say();
+
+  const loadedRss = rssMiB(h.proc.child.pid);
+  say("Start-up and memory");
+  say(`slicehub cold start (spawn → first 200 from GET /hub/api, fresh state dir, polled every ${COLD_POLL_MS} ms, not pinned):`);
+  say(`  runs ${colds.map((c) => c.toFixed(0)).join(", ")} ms → median ${coldMs.toFixed(0)} ms`);
+  say(`slicehub idle RSS (${IDLE_WAIT_MS / 1000} s after its server became ready, one route): ${idleRss.toFixed(1)} MiB; after the load above: ${loadedRss.toFixed(1)} MiB`);
+  say(`for comparison: configurable-http-proxy idle RSS (one route) ${chpIdleRss.toFixed(1)} MiB; the upstream itself ${upstreamRss.toFixed(1)} MiB`);
+  say();
+
+  const checks: [string, string, boolean][] = [
+    [`slicehub req/s ≥ ${TARGETS.httpRatio} × direct, 100 B`, fmtRatio(httpResults["100b"]!.slicehub.rps / httpResults["100b"]!.direct.rps), httpResults["100b"]!.slicehub.rps / httpResults["100b"]!.direct.rps >= TARGETS.httpRatio],
+    [`slicehub req/s ≥ ${TARGETS.httpRatio} × direct, 1 MiB`, fmtRatio(httpResults["1mib"]!.slicehub.rps / httpResults["1mib"]!.direct.rps), httpResults["1mib"]!.slicehub.rps / httpResults["1mib"]!.direct.rps >= TARGETS.httpRatio],
+    [`slicehub ws msgs/s ≥ ${TARGETS.wsRatio} × direct`, fmtRatio(thr.slicehub.msgs_per_s / thr.direct.msgs_per_s), thr.slicehub.msgs_per_s / thr.direct.msgs_per_s >= TARGETS.wsRatio],
+    [`cold start ≤ ${TARGETS.coldStartMs} ms (median of ${COLD_RUNS})`, `${coldMs.toFixed(0)} ms`, coldMs <= TARGETS.coldStartMs],
+    [`idle RSS ≤ ${TARGETS.idleRssMiB} MiB`, `${idleRss.toFixed(1)} MiB`, idleRss <= TARGETS.idleRssMiB],
+  ];
+  say("Targets");
+  say(table(["target", "measured", "result"], checks.map(([t, m, ok]) => [t, m, ok ? "PASS" : "MISS"])));
+  say();
+  say(`for comparison, chp: 100 B ${fmtRatio(httpResults["100b"]!.chp.rps / httpResults["100b"]!.direct.rps)}, 1 MiB ${fmtRatio(httpResults["1mib"]!.chp.rps / httpResults["1mib"]!.direct.rps)}, ws ${fmtRatio(thr.chp.msgs_per_s / thr.direct.msgs_per_s)} × direct`);
+
+  await stop(chp.proc);
+  await stopHub(h);
+  hub = undefined;
+  if (opts["cpu-prof"]) say(`slicehub CPU profile written to ${resolve(opts["cpu-prof"])}`);
+}
+
+// ---------------------------------------------------------------------------------------------- cleanup
+
+let cleaning: Promise<void> | undefined;
+function cleanup(): Promise<void> {
+  cleaning ??= (async () => {
+    if (hub) await stopHub(hub).catch(() => undefined);
+    await Promise.all([...procs].map((p) => stop(p, 3_000)));
+    for (const g of foreignGroups) killGroup(g, "SIGKILL");
+    for (const d of tempDirs) rmSync(d, { recursive: true, force: true });
+    tempDirs.clear();
+  })();
+  return cleaning;
+}
+
+// Last resort if something exits the process without cleanup(): no process group or temp dir is left.
+process.on("exit", () => {
+  for (const p of procs) killGroup(p.child.pid, "SIGKILL");
+  for (const g of foreignGroups) killGroup(g, "SIGKILL");
+  for (const d of tempDirs) rmSync(d, { recursive: true, force: true });
+});
+for (const sig of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
+  process.once(sig, () => {
+    process.stderr.write(`\nbench: ${sig}, stopping everything\n`);
+    void cleanup().finally(() => process.exit(130));
+  });
+}
+
+main().then(
+  () => cleanup().then(() => process.exit(0)),
+  (err: unknown) => {
+    process.stderr.write(`bench: ${(err as Error).stack ?? String(err)}\n`);
+    void cleanup().finally(() => process.exit(1));
+  },
+);

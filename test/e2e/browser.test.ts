@@ -1,0 +1,77 @@
+// A person in a real browser (Debian's Chromium driven by playwright-core): log in, start a server while
+// watching its progress, land in the classic Notebook UI, run a cell. Screenshots go to test-artifacts/.
+import { existsSync, mkdirSync } from "node:fs";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { chromium, type Browser, type Page } from "playwright-core";
+import { HubProcess, ROOT, SINGLEUSER } from "./harness.js";
+
+const CHROMIUM = "/usr/bin/chromium";
+const ARTIFACTS = join(ROOT, "test-artifacts");
+
+describe.skipIf(!existsSync(CHROMIUM) || !existsSync(SINGLEUSER))("in the browser", () => {
+  let hub: HubProcess;
+  let browser: Browser;
+  let page: Page;
+
+  beforeAll(async () => {
+    mkdirSync(ARTIFACTS, { recursive: true });
+    hub = await HubProcess.start();
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      headless: true,
+      // Chromium's own sandbox needs user namespaces CI does not give root; the rest keeps it off the network.
+      args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+    });
+    page = await browser.newPage({ viewport: { width: 1100, height: 800 } });
+  });
+
+  afterAll(async () => {
+    await browser?.close();
+    await hub?.destroy();
+  });
+
+  const shot = (name: string) => page.screenshot({ path: join(ARTIFACTS, `skeleton-${name}.png`), fullPage: true });
+
+  it("logs in, starts a server with visible progress, and runs a notebook cell", async () => {
+    await page.goto(`${hub.url}/`);
+    await expect.poll(() => page.url()).toContain("/hub/login");
+    await shot("login");
+    await page.fill("#username", "carla");
+    await page.click("button[type=submit]");
+    await page.waitForURL(/\/hub\/home$/);
+    await expect.poll(() => page.textContent("main")).toContain("My servers");
+    await shot("home");
+
+    await page.click("text=Start");
+    await page.waitForURL(/\/hub\/spawn-pending\/carla/);
+    await page.waitForSelector("#log");
+    await shot("progress");
+    // The progress page follows the event stream and moves on by itself once the server is ready; the
+    // notebook's OAuth round trip through the hub happens without the person noticing.
+    await page.waitForURL(/\/user\/carla\/tree/, { timeout: 60_000 });
+    await page.waitForSelector("#notebook_list", { timeout: 30_000 });
+    await shot("tree");
+
+    // Create a notebook the way the "New" menu does (it opens a new window, so use the same REST call).
+    const created = await page.evaluate(async () => {
+      const xsrf = document.cookie.split("; ").find((c) => c.startsWith("_xsrf="))?.slice(6) ?? "";
+      const r = await fetch("/user/carla/api/contents", {
+        method: "POST",
+        headers: { "Content-Type": "application/json", "X-XSRFToken": decodeURIComponent(xsrf) },
+        body: JSON.stringify({ type: "notebook" }),
+      });
+      return { status: r.status, body: (await r.json()) as { path: string } };
+    });
+    expect(created.status).toBe(201);
+    await page.goto(`${hub.url}/user/carla/notebooks/${created.body.path}`);
+    await page.waitForSelector(".kernel_idle_icon", { state: "attached", timeout: 60_000 });
+    await page.click(".cell .CodeMirror");
+    await page.keyboard.type("print(6*7)");
+    await page.keyboard.press("Shift+Enter");
+    const output = page.locator(".output_area .output_text").first();
+    await output.waitFor({ timeout: 30_000 });
+    expect((await output.textContent())?.trim()).toBe("42");
+    await shot("notebook");
+  });
+});
