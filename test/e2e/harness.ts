@@ -1,7 +1,7 @@
 // Runs the real daemon as a subprocess (`node dist/src/cli.js start --config …`) on a free loopback port with
 // a temporary config and state, and a small cookie-jar browser to talk to it. `npm test` builds dist first.
 import { spawn, type ChildProcess } from "node:child_process";
-import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -63,7 +63,14 @@ export class HubProcess {
   }
 
   async launch(): Promise<void> {
-    const proc = spawn(process.execPath, [CLI, "start", "--config", this.configPath], { cwd: this.dir, stdio: ["ignore", "pipe", "pipe"] });
+    // Servers start in $HOME: give them a throw-away one so tests never write into the real home.
+    const home = join(this.dir, "home");
+    mkdirSync(home, { recursive: true });
+    const proc = spawn(process.execPath, [CLI, "start", "--config", this.configPath], {
+      cwd: this.dir,
+      env: { ...process.env, HOME: home },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
     this.proc = proc;
     proc.stdout!.on("data", (d: Buffer) => (this.output += d.toString()));
     proc.stderr!.on("data", (d: Buffer) => (this.output += d.toString()));
