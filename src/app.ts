@@ -22,10 +22,10 @@ export function createHubApp(hub: Hub): Hono<HubEnv> {
   app.get("/hub/api/", version);
   app.route("/hub/api/oauth2", oauthProvider(hub, errorPage));
   app.route("/hub/api", hubApi(hub));
+  app.get("/hub", (c) => c.redirect(`/hub/${new URL(c.req.url).search}`, 302));
+  app.get("/hub/", (c) => c.redirect(c.get("who") ? "/hub/home" : "/hub/login", 302));
   app.route("/hub/login", devLogin(hub));
   app.route("/hub", pages(hub));
-  app.get("/hub", (c) => c.redirect("/hub/", 302));
-  app.get("/hub/", (c) => c.redirect(c.get("who") ? "/hub/home" : "/hub/login", 302));
 
   // Not under /hub/ and not routed to a server (spec §6.2): GETs go to the same path under /hub/, where
   // /hub/user/… explains or starts the server; other methods on /user/… get the JSON answer directly.

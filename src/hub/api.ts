@@ -99,13 +99,15 @@ export function hubApi(hub: Hub): Hono<HubEnv> {
   api.get("/users", (c) => {
     const who = c.get("who")!;
     const reach = scopeUsers(who.scopes, "list:users");
+    if (reach !== "all" && reach.size === 0) return apiError(c, 403, "Action is not authorized with current scopes; requires any of [list:users]");
     const state = c.req.query("state");
     if (state !== undefined && state !== "active" && state !== "ready" && state !== "inactive") {
       return apiError(c, 400, `Unrecognized state filter: '${state}'`);
     }
     const paginated = (c.req.header("accept") ?? "").split(",").some((a) => a.trim().split(";")[0] === PAGINATION);
     const maxLimit = 200;
-    const limit = Math.min(maxLimit, Math.max(1, Number.parseInt(c.req.query("limit") ?? "", 10) || (paginated ? 50 : maxLimit)));
+    const asked = Number.parseInt(c.req.query("limit") ?? "", 10);
+    const limit = Math.min(maxLimit, Math.max(1, Number.isNaN(asked) ? (paginated ? 50 : maxLimit) : asked));
     const offset = Math.max(0, Number.parseInt(c.req.query("offset") ?? "", 10) || 0);
     const nameFilter = c.req.query("name_filter") || undefined;
     let users: UserRow[];
@@ -250,8 +252,8 @@ export function hubApi(hub: Hub): Hono<HubEnv> {
     const server = store.getServer(user.id, serverName);
     const body = await jsonBody(c);
     const remove = typeof body === "object" && body !== null && (body as { remove?: unknown }).remove === true;
-    if (!server) return named ? apiError(c, 404, `${user.name} has no server named '${serverName}'`) : c.body(null, 204);
     if (remove && !named) return apiError(c, 400, "Cannot remove the default server");
+    if (!server) return named ? apiError(c, 404, `${user.name} has no server named '${serverName}'`) : c.body(null, 204);
     const stopped = lifecycle.stop(user, server).then(() => {
       if (remove) store.deleteServer(server.id);
     });
