@@ -13,6 +13,8 @@ export interface ForwarderOptions {
   activityFlushMs: number;
   /** Last activity per serverId since the previous call; only servers that had traffic. */
   onActivity: (batch: Map<number, Date>) => void;
+  /** Called when a route's upstream refuses connections: its server may have died. */
+  onUpstreamDown?: (route: Route) => void;
 }
 
 export interface Forwarder {
@@ -101,6 +103,7 @@ export function createForwarder(opts: ForwarderOptions): Forwarder {
       route: route.prefix,
       code: err.code ?? err.message,
     });
+    if (err.code === "ECONNREFUSED") opts.onUpstreamDown?.(route);
     if (res.headersSent) res.destroy();
     else notAnswering(req, res, route);
   }
@@ -138,6 +141,7 @@ export function createForwarder(opts: ForwarderOptions): Forwarder {
     stripCookies(req, opts.stripCookies);
     // After this callback http-proxy ends the client socket (destroySoon), before or after the upgrade.
     proxy.ws(req, socket, head, { target: route.target }, (err) => {
+      if ((err as NodeJS.ErrnoException).code === "ECONNREFUSED") opts.onUpstreamDown?.(route);
       log.warn("upstream websocket failed", {
         path: pathOf(req.url),
         route: route.prefix,

@@ -54,6 +54,7 @@ export async function runDaemon(configPath: string | undefined): Promise<void> {
     process.exit(1);
   }
   const table = new RouteTable();
+  let lifecycle: Lifecycle | undefined;
   const forwarder = createForwarder({
     log,
     stripCookies: SESSION_COOKIE_NAMES,
@@ -63,9 +64,10 @@ export async function runDaemon(configPath: string | undefined): Promise<void> {
         for (const [serverId, at] of batch) store.touchServer(serverId, at.getTime());
       });
     },
+    onUpstreamDown: (route) => void lifecycle?.checkServer(route.serverId),
   });
   const spawner = new LocalSpawner({ logDir: join(config.state_dir, "logs"), log });
-  const lifecycle = new Lifecycle({ store, spawner, table, config: () => config, log, hubApiUrl: internalApiUrl(config) });
+  lifecycle = new Lifecycle({ store, spawner, table, config: () => config, log, hubApiUrl: internalApiUrl(config) });
   await lifecycle.adoptAll();
 
   const app = createHubApp({ store, lifecycle, config: () => config, log });

@@ -54,6 +54,7 @@ export interface LifecycleDeps {
 export class Lifecycle {
   private readonly pending = new Map<number, Pending>();
   private readonly stopping = new Map<number, Promise<void>>();
+  private readonly checking = new Set<number>();
   private readonly events = new EventEmitter();
   private watchTimer: NodeJS.Timeout | undefined;
 
@@ -150,7 +151,7 @@ export class Lifecycle {
       }
       if (state) await this.d.spawner.stop(state, cfg.spawner.stop_timeout_s * 1000).catch((e: unknown) => log.error("could not stop failed server", { error: e }));
       this.revokeServerCredentials(user, server);
-      this.d.store.updateServer(server.id, { state: "stopped", url: null, spawner_state: null, failure: cancelled ? null : reason });
+      this.d.store.updateServer(server.id, { state: "stopped", url: null, spawner_state: null, failure: cancelled ? null : `Start failed: ${reason}` });
       this.emit(server, cancelled ? { progress: 100, failed: true, message: "Spawn cancelled" } : { progress: 100, failed: true, message: `Spawn failed: ${reason}` });
       if (cancelled) log.info("spawn cancelled");
       else log.warn("spawn failed", { reason });
@@ -301,16 +302,25 @@ export class Lifecycle {
   }
 
   async checkRunning(): Promise<void> {
-    for (const s of this.d.store.listActiveServers()) {
-      if (s.state !== "running" || !s.spawner_state || this.stopping.has(s.id)) continue;
+    for (const s of this.d.store.listActiveServers()) await this.checkServer(s.id);
+  }
+
+  /** If this running server's process is gone, stop tracking it: route removed, state stopped, reason kept. */
+  async checkServer(serverId: number): Promise<void> {
+    const s = this.d.store.getServerById(serverId);
+    if (s?.state !== "running" || !s.spawner_state || this.stopping.has(s.id) || this.checking.has(s.id)) return;
+    this.checking.add(s.id);
+    try {
       const poll = await this.d.spawner.poll(JSON.parse(s.spawner_state) as SpawnerState);
-      if (poll.running) continue;
+      if (poll.running) return;
       const fresh = this.d.store.getServerById(s.id);
-      if (fresh?.state !== "running" || fresh.spawn_id !== s.spawn_id) continue;
+      if (fresh?.state !== "running" || fresh.spawn_id !== s.spawn_id) return;
       const user = this.d.store.getUserById(s.user_id)!;
-      this.d.log.warn("server exited on its own", { user: s.user_name, server: s.name, reason: poll.reason });
+      this.d.log.warn("server exited on its own", { user: user.name, server: s.name, reason: poll.reason });
       await this.stop(user, fresh);
       this.d.store.updateServer(s.id, { failure: `The server exited: ${poll.reason}` });
+    } finally {
+      this.checking.delete(s.id);
     }
   }
 

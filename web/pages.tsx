@@ -59,7 +59,7 @@ export function HomePage(props: { user: PageUser; xsrf: string; servers: HomeSer
               <tr>
                 <td>
                   {s.name ? s.name : <em>default</em>}
-                  {s.failure ? <div class="error">Last start failed: {s.failure.split("\n")[0]}</div> : null}
+                  {s.failure ? <div class="error">{s.failure.split("\n")[0]}</div> : null}
                 </td>
                 <td>
                   <span class={`state ${s.state}`}>{s.state}</span>

@@ -123,6 +123,19 @@ export class HubProcess {
     }
   }
 
+  /** The process group of a user's default server, from the store (undefined when it has none). */
+  serverProcessGroupOf(user: string): number | undefined {
+    const db = new Database(join(this.stateDir, "slicehub.sqlite"), { readonly: true, fileMustExist: true });
+    try {
+      const row = db
+        .prepare("SELECT s.spawner_state FROM servers s JOIN users u ON u.id = s.user_id WHERE u.name = ? AND s.name = '' AND s.spawner_state IS NOT NULL")
+        .get(user) as { spawner_state: string } | undefined;
+      return row ? (JSON.parse(row.spawner_state) as { pgid: number }).pgid : undefined;
+    } finally {
+      db.close();
+    }
+  }
+
   /** Stop the daemon and kill whatever servers it left, then remove the temp dir. */
   async destroy(): Promise<void> {
     await this.stop();
