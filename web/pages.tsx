@@ -36,6 +36,18 @@ function serverPath(user: string, server: string): string {
   return server ? `${encodeURIComponent(user)}/${encodeURIComponent(server)}` : encodeURIComponent(user);
 }
 
+/** A one-button form that changes state, carrying the session's CSRF token. */
+function PostButton(props: { action: string; xsrf: string; class: string; label: string }) {
+  return (
+    <form method="post" action={props.action}>
+      <input type="hidden" name="_xsrf" value={props.xsrf} />
+      <button class={props.class} type="submit">
+        {props.label}
+      </button>
+    </form>
+  );
+}
+
 export function HomePage(props: { user: PageUser; xsrf: string; servers: HomeServer[]; namedLimit: number }) {
   const { user } = props;
   const hasDefault = props.servers.some((s) => s.name === "");
@@ -78,20 +90,10 @@ export function HomePage(props: { user: PageUser; xsrf: string; servers: HomeSer
                       </a>
                     ) : null}
                     {s.state === "stopped" ? (
-                      <form method="post" action={`/hub/spawn/${serverPath(user.name, s.name)}`}>
-                        <input type="hidden" name="_xsrf" value={props.xsrf} />
-                        <button class="primary" type="submit">
-                          Start
-                        </button>
-                      </form>
+                      <PostButton action={`/hub/spawn/${serverPath(user.name, s.name)}`} xsrf={props.xsrf} class="primary" label="Start" />
                     ) : null}
                     {s.state === "running" || s.state === "pending" ? (
-                      <form method="post" action={`/hub/stop/${serverPath(user.name, s.name)}`}>
-                        <input type="hidden" name="_xsrf" value={props.xsrf} />
-                        <button class="danger" type="submit">
-                          Stop
-                        </button>
-                      </form>
+                      <PostButton action={`/hub/stop/${serverPath(user.name, s.name)}`} xsrf={props.xsrf} class="danger" label="Stop" />
                     ) : null}
                   </div>
                 </td>
