@@ -60,7 +60,9 @@ export class LocalSpawner implements Spawner {
     try {
       // The env holds the API token, so the header names only the command.
       writeSync(out, `${HEADER} ${new Date().toISOString()} ${JSON.stringify(spec.argv)}\n`);
-      child = spawn(command, args, { env: spec.env, cwd, detached: true, stdio: ["ignore", out, out] });
+      // Without root there is nowhere safer for the token than the server's own environment.
+      const env = { ...spec.env, JUPYTERHUB_API_TOKEN: spec.token, JPY_API_TOKEN: spec.token };
+      child = spawn(command, args, { env, cwd, detached: true, stdio: ["ignore", out, out] });
     } finally {
       closeSync(out);
     }

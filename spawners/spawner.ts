@@ -14,10 +14,14 @@ export interface SpawnSpec {
   user: string;
   /** "" for the default server. */
   serverName: string;
+  /** The profile the lifecycle resolved ("" without profiles); a privileged spawner resolves it again. */
+  profile: string;
   /** argv; argv[0] is looked up on PATH. */
   argv: string[];
-  /** The complete environment of the server process (nothing is inherited implicitly). */
+  /** The server's environment except its API token (nothing is inherited implicitly). */
   env: Record<string, string>;
+  /** The server's API token: each spawner delivers it its own way, never through argv or logs. */
+  token: string;
   /** Where the server must listen (also in env as JUPYTERHUB_SERVICE_URL). */
   host: string;
   port: number;
@@ -43,4 +47,11 @@ export interface Spawner {
   stop(state: SpawnerState, timeoutMs: number): Promise<void>;
   /** Why it died, for the user: exit status and the last lines of its output. */
   failureDetail(state: SpawnerState): Promise<string>;
+  /**
+   * After adoption: stop every server this spawner finds running that is not among `known` (a unit the store
+   * forgot). Returns what it stopped. Spawners that cannot list their servers leave it out.
+   */
+  reconcile?(known: SpawnerState[]): Promise<string[]>;
+  /** Live figures for the admin page, where the spawner can tell. */
+  usage?(state: SpawnerState): Promise<{ memoryBytes?: number; cpuSeconds?: number }>;
 }

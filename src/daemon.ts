@@ -11,6 +11,7 @@ import type { Config } from "./config/schema.js";
 import { ConfigWatcher } from "./config/watch.js";
 import { Lifecycle } from "./lifecycle.js";
 import { log, setLogLevel } from "./log.js";
+import { internalApiUrl } from "./server-env.js";
 import { createServer } from "./server.js";
 import { Store } from "./store/store.js";
 
@@ -22,13 +23,6 @@ export function databasePath(cfg: Config): string {
 export function listenAddress(cfg: Config): { host: string; port: number } {
   const u = new URL(cfg.listen);
   return { host: u.hostname.replace(/^\[|\]$/g, ""), port: Number(u.port) };
-}
-
-/** The hub API as processes on this host reach it. */
-function internalApiUrl(cfg: Config): string {
-  const { host, port } = listenAddress(cfg);
-  const h = host === "0.0.0.0" ? "127.0.0.1" : host === "::" ? "[::1]" : host.includes(":") ? `[${host}]` : host;
-  return `http://${h}:${port}/hub/api`;
 }
 
 export function loadConfigOrExit(configPath: string | undefined): Config {

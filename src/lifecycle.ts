@@ -5,6 +5,8 @@ import { EventEmitter } from "node:events";
 import type { Config } from "./config/schema.js";
 import type { Logger } from "./log.js";
 import { oauthClientId, routeKey, serverFilter, serverPrefix } from "./names.js";
+import { resolveProfile } from "./profiles.js";
+import { serverArgv, serverEnv } from "./server-env.js";
 import { serverTokenScopes } from "./scopes.js";
 import { sha256 } from "./secrets.js";
 import type { ServerRow, Store, UserRow } from "./store/store.js";
@@ -30,9 +32,6 @@ export class LifecycleError extends Error {
     super(message);
   }
 }
-
-/** Variables a server may inherit from the hub's own environment; everything else stays behind. */
-const INHERITED_ENV = /^(PATH|PYTHONPATH|LANG|LANGUAGE|LC_[A-Z]+|TZ|CONDA_.*|VIRTUAL_ENV|JUPYTERHUB_SINGLEUSER_APP|JUPYTERHUB_SINGLEUSER_EXTENSION)$/;
 
 const escapeHtml = (s: string) => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 
@@ -109,14 +108,24 @@ export class Lifecycle {
     this.emit(server, { progress: 0, message: "Server requested" });
     let state: SpawnerState | undefined;
     try {
+      const options = JSON.parse(server.user_options) as { profile?: unknown };
+      const profile = resolveProfile(cfg, user.name, typeof options.profile === "string" ? options.profile : undefined);
       const token = this.issueServerCredentials(user, server);
       const port = await freePort();
       const host = "127.0.0.1";
-      const env = this.serverEnv(user, server, token, `http://${host}:${port}${prefix}`);
-      const argv = [...cfg.spawner.cmd, ...cfg.spawner.args];
-      this.emit(server, { progress: 10, message: `Launching ${argv[0]}` });
-      log.info("spawning server", { argv: argv[0], port });
-      state = await this.d.spawner.start({ user: user.name, serverName: server.name, argv, env, host, port }, (p) => {
+      const env = serverEnv(cfg, {
+        user: user.name,
+        server: server.name,
+        serviceUrl: `http://${host}:${port}${prefix}`,
+        hubApiUrl: this.d.hubApiUrl,
+        profile,
+        account: { name: process.env.USER ?? user.name, home: process.env.HOME ?? "/", shell: process.env.SHELL ?? "/bin/sh" },
+        hubEnv: process.env,
+      });
+      const argv = serverArgv(cfg, profile);
+      this.emit(server, { progress: 10, message: profile ? `Launching ${argv[0]} (profile ${profile.title})` : `Launching ${argv[0]}` });
+      log.info("spawning server", { argv: argv[0], port, profile: profile?.name });
+      state = await this.d.spawner.start({ user: user.name, serverName: server.name, profile: profile?.name ?? "", argv, env, token, host, port }, (p) => {
         this.emit(server, { progress: Math.min(90, Math.max(1, p.progress)), message: p.message, html_message: p.html_message });
       });
       const url = `http://${host}:${port}`;
@@ -188,44 +197,6 @@ export class Lifecycle {
       this.d.store.db.prepare("DELETE FROM api_tokens WHERE server_id = ? AND kind = 'server'").run(server.id);
       this.d.store.deleteOAuthClient(oauthClientId(user.name, server.name));
     });
-  }
-
-  /** The environment of §1.2 of the compatibility spec, plus a small kept subset of the hub's own. */
-  serverEnv(user: UserRow, server: ServerRow, token: string, serviceUrl: string): Record<string, string> {
-    const cfg = this.d.config();
-    const prefix = serverPrefix(user.name, server.name);
-    const filter = serverFilter(user.name, server.name);
-    const accessScopes = JSON.stringify([`access:servers!server=${filter}`, `access:servers!user=${user.name}`]);
-    const env: Record<string, string> = {};
-    for (const [k, v] of Object.entries(process.env)) if (v !== undefined && INHERITED_ENV.test(k)) env[k] = v;
-    for (const [k, v] of Object.entries(cfg.spawner.env)) if (!k.startsWith("JUPYTERHUB_") && !k.startsWith("JPY_")) env[k] = v;
-    Object.assign(env, {
-      USER: process.env.USER ?? user.name,
-      HOME: process.env.HOME ?? "/",
-      SHELL: process.env.SHELL ?? "/bin/sh",
-      JUPYTERHUB_API_TOKEN: token,
-      JPY_API_TOKEN: token,
-      JUPYTERHUB_CLIENT_ID: oauthClientId(user.name, server.name),
-      JUPYTERHUB_HOST: "",
-      JUPYTERHUB_OAUTH_CALLBACK_URL: `${prefix}oauth_callback`,
-      JUPYTERHUB_OAUTH_SCOPES: accessScopes,
-      JUPYTERHUB_OAUTH_ACCESS_SCOPES: accessScopes,
-      JUPYTERHUB_OAUTH_CLIENT_ALLOWED_SCOPES: "[]",
-      JUPYTERHUB_USER: user.name,
-      JUPYTERHUB_SERVER_NAME: server.name,
-      JUPYTERHUB_API_URL: this.d.hubApiUrl,
-      JUPYTERHUB_ACTIVITY_URL: `${this.d.hubApiUrl}/users/${encodeURIComponent(user.name)}/activity`,
-      JUPYTERHUB_BASE_URL: "/",
-      JUPYTERHUB_SERVICE_PREFIX: prefix,
-      JUPYTERHUB_SERVICE_URL: serviceUrl,
-      JUPYTERHUB_COOKIE_HOST_PREFIX_ENABLED: "0",
-    });
-    if (cfg.spawner.default_url) env.JUPYTERHUB_DEFAULT_URL = cfg.spawner.default_url;
-    if (cfg.public_url) {
-      env.JUPYTERHUB_PUBLIC_HUB_URL = new URL("/hub/", cfg.public_url).href;
-      env.JUPYTERHUB_PUBLIC_URL = new URL(prefix, cfg.public_url).href;
-    }
-    return env;
   }
 
   /** Stop a server (or cancel its start). Resolves when it is gone. */

@@ -61,32 +61,126 @@ export const AuthSchema = z.discriminatedUnion("kind", [DevAuthSchema]).describe
 
 const envName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "not a valid environment variable name");
 
+const memorySize = z
+  .string()
+  .regex(/^\d+(\.\d+)?[KMGT]?$/, 'not a size like "512M", "2G" or "1.5G" (bytes, or K/M/G/T, powers of 1024)');
+const cpus = z.number().positive().max(1024);
+const tasks = z.number().int().positive().max(1_000_000);
+
+const ProfileSchema = z
+  .strictObject({
+    name: z.string().regex(/^[a-z0-9][a-z0-9_-]{0,31}$/, "not a profile name (lower-case letters, digits, '_', '-'; at most 32)"),
+    title: z.string().min(1).max(200).describe("What people see when they pick it, e.g. \"2 GB, 1 CPU\"."),
+    description: z.string().max(1000).optional().describe("A longer explanation shown under the title."),
+    memory: memorySize.optional().describe("Memory limit (systemd MemoryMax) for the server, e.g. \"2G\"."),
+    cpu: cpus.optional().describe("CPU limit in CPUs (systemd CPUQuota: 1 = 100%)."),
+    tasks: tasks.optional().describe("Limit on processes and threads (systemd TasksMax)."),
+    cmd: z.array(z.string().min(1)).min(1).optional().describe("Overrides spawner.cmd for this profile."),
+    args: z.array(z.string()).optional().describe("Overrides spawner.args for this profile."),
+    env: z.record(envName, z.string()).optional().describe("Added to spawner.env for this profile."),
+    users: z.array(userName).optional().describe("Only these hub users may use it (with `groups`: members of either)."),
+    groups: z.array(z.string().min(1)).optional().describe("Only members of these groups (top-level `groups`) may use it."),
+  })
+  .describe("A choice of server people can pick when they start one.");
+
+export type Profile = z.infer<typeof ProfileSchema>;
+
+// What every spawner shares: the command, its environment, timeouts, named servers and profiles.
+const spawnerCommon = {
+  cmd: z
+    .array(z.string().min(1))
+    .min(1)
+    .default(["jupyterhub-singleuser"])
+    .describe("The server command (argv); argv[0] is looked up on PATH."),
+  args: z.array(z.string()).default([]).describe("Extra arguments appended to cmd."),
+  env: z
+    .record(envName, z.string())
+    .default({})
+    .describe("Extra environment for the server. JUPYTERHUB_* variables set by the hub cannot be overridden."),
+  start_timeout_s: seconds("How long a server may take from launch until it answers on its URL.", 120),
+  stop_timeout_s: seconds("How long a server gets after SIGTERM before all its processes are killed.", 10),
+  named_servers: z
+    .strictObject({
+      limit: z.number().int().min(0).max(100).default(0).describe("Named servers a user may have besides the default one (0 disables them)."),
+    })
+    .prefault({})
+    .describe("Named servers (/user/<name>/<server>/)."),
+  default_url: z.string().startsWith("/").optional().describe('Passed as JUPYTERHUB_DEFAULT_URL, e.g. "/tree" or "/lab".'),
+  profiles: z
+    .array(ProfileSchema)
+    .max(100)
+    .default([])
+    .superRefine((profiles, ctx) => {
+      const seen = new Set<string>();
+      profiles.forEach((p, i) => {
+        if (seen.has(p.name)) ctx.addIssue({ code: "custom", path: [i, "name"], message: `duplicate profile name "${p.name}"` });
+        seen.add(p.name);
+      });
+    })
+    .describe("Choices offered when a server starts; the first one a user may use is the default. Empty: no choice, no limits."),
+};
+
 export const LocalSpawnerSchema = z
   .strictObject({
     kind: z.literal("local").describe("Run servers as the daemon's own user, in their own process group, on a free loopback port."),
-    cmd: z
-      .array(z.string().min(1))
-      .min(1)
-      .default(["jupyterhub-singleuser"])
-      .describe("The server command (argv); argv[0] is looked up on PATH."),
-    args: z.array(z.string()).default([]).describe("Extra arguments appended to cmd."),
-    env: z
-      .record(envName, z.string())
-      .default({})
-      .describe("Extra environment for the server. JUPYTERHUB_* variables set by the hub cannot be overridden."),
-    start_timeout_s: seconds("How long a server may take from launch until it answers on its URL.", 120),
-    stop_timeout_s: seconds("How long a server gets after SIGTERM before its whole process group is killed.", 10),
-    named_servers: z
+    ...spawnerCommon,
+  })
+  .describe("The local-process spawner (development, or hosts without root). Profile limits are not enforced by it.");
+
+const HardeningSchema = z
+  .strictObject({
+    no_new_privileges: z.boolean().default(true).describe("NoNewPrivileges="),
+    private_tmp: z.boolean().default(true).describe("PrivateTmp="),
+    private_devices: z.boolean().default(true).describe("PrivateDevices="),
+    protect_system: z.enum(["strict", "full", "yes", "no"]).default("strict").describe("ProtectSystem= (with strict the home stays writable through ReadWritePaths=)"),
+    protect_kernel: z.boolean().default(true).describe("ProtectKernelTunables=, ProtectKernelModules=, ProtectKernelLogs="),
+    protect_control_groups: z.boolean().default(true).describe("ProtectControlGroups="),
+    restrict_suid_sgid: z.boolean().default(true).describe("RestrictSUIDSGID="),
+    lock_personality: z.boolean().default(true).describe("LockPersonality="),
+  })
+  .describe("Sandboxing of every server unit; each setting can be turned off.");
+
+// Properties that would let config change who the server runs as or what it runs; the spawner sets these.
+const RESERVED_PROPERTIES = /^(User|Group|DynamicUser|SupplementaryGroups|ExecStart.*|ExecStop.*|Exec.*|LoadCredential.*|SetCredential.*|ImportCredential|Environment|EnvironmentFile|PassEnvironment|UnsetEnvironment|WorkingDirectory|RootDirectory|RootImage|Slice|Type|PAMName)$/;
+
+export const SystemdSpawnerSchema = z
+  .strictObject({
+    kind: z
+      .literal("systemd")
+      .describe("Run each server as the user's own Unix account, in a transient systemd unit inside a per-user slice (needs root)."),
+    ...spawnerCommon,
+    hooks_dir: z.string().startsWith("/").default("/etc/slicehub/roothooks.d").describe("Executables run as root, in byte order of their names, before each server starts."),
+    hook_timeout_s: seconds("How long one root hook may run before it is killed (its failure never blocks the start).", 60),
+    unix_users: z
       .strictObject({
-        limit: z.number().int().min(0).max(100).default(0).describe("Named servers a user may have besides the default one (0 disables them)."),
+        prefix: z.string().regex(/^[a-z_][a-z0-9_-]{0,15}$/, "not a Unix user name prefix").default("jupyter-").describe("Unix account = prefix + hub user name."),
+        create: z.boolean().default(true).describe("Create missing accounts with useradd."),
+        home: z.string().startsWith("/").default("/home").describe("Parent directory of new accounts' homes."),
+        shell: z.string().startsWith("/").default("/bin/bash").describe("Login shell of new accounts."),
+        groups: z.array(z.string().regex(/^[a-z_][a-z0-9_-]*$/, "not a group name")).default([]).describe("Supplementary groups for new accounts."),
+        adopt_existing: z
+          .boolean()
+          .default(false)
+          .describe("Use an account that already exists but was not created by slicehub (otherwise such a user is refused)."),
       })
       .prefault({})
-      .describe("Named servers (/user/<name>/<server>/)."),
-    default_url: z.string().startsWith("/").optional().describe('Passed as JUPYTERHUB_DEFAULT_URL, e.g. "/tree" or "/lab".'),
+      .describe("How hub users map to Unix accounts."),
+    slice_limits: z
+      .strictObject({ memory: memorySize.optional(), cpu: cpus.optional(), tasks: tasks.optional() })
+      .prefault({})
+      .describe("Limits on each user's slice (all of that user's servers together)."),
+    hardening: HardeningSchema.prefault({}),
+    properties: z
+      .record(
+        z.string().regex(/^[A-Z][A-Za-z0-9]*$/, "not a systemd property name").refine((k) => !RESERVED_PROPERTIES.test(k), "is set by slicehub and cannot be configured"),
+        z.string().regex(/^[^\n\r]*$/, "must be one line"),
+      )
+      .default({})
+      .describe('Extra unit properties for every server, e.g. {"IOWeight": "50"}.'),
   })
-  .describe("The local-process spawner.");
+  .describe("The systemd spawner.");
 
-export const SpawnerSchema = z.discriminatedUnion("kind", [LocalSpawnerSchema]).describe("How user servers are started.");
+export const SpawnerSchema = z.discriminatedUnion("kind", [LocalSpawnerSchema, SystemdSpawnerSchema]).describe("How user servers are started.");
 
 export const ConfigSchema = z
   .strictObject({
@@ -106,6 +200,15 @@ export const ConfigSchema = z
         "Version the hub reports as X-JupyterHub-Version. Match the major.minor of the jupyterhub package in user environments to avoid a warning in the single-user server.",
       ),
     log_level: z.enum(["debug", "info", "warn", "error"]).default("info").describe("Lowest log level written."),
+    run_as: z
+      .string()
+      .regex(/^[a-z_][a-z0-9_-]{0,31}$/, "not a Unix user name")
+      .default("slicehub")
+      .describe("Started as root, the web-facing process drops to this system user; a privileged helper keeps root for spawning."),
+    groups: z
+      .record(z.string().regex(/^[a-z0-9][a-z0-9_-]{0,63}$/, "not a group name"), z.array(userName))
+      .default({})
+      .describe('Named groups of hub users, for profile access: {"lab": ["ada", "grace"]}.'),
     auth: AuthSchema.prefault({ kind: "dev" }),
     spawner: SpawnerSchema.prefault({ kind: "local" }),
     session: z
@@ -137,3 +240,4 @@ export const ConfigSchema = z
 export type Config = z.infer<typeof ConfigSchema>;
 export type AuthConfig = Config["auth"];
 export type SpawnerConfig = Config["spawner"];
+export type SystemdSpawnerConfig = z.infer<typeof SystemdSpawnerSchema>;

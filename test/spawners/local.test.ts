@@ -45,14 +45,14 @@ async function start(spawner: LocalSpawner, spec: SpawnSpec, onProgress: (p: Spa
   return state as LocalState;
 }
 
-function specFor(argv: string[], env: Record<string, string> = {}, port = 0): SpawnSpec {
-  return { user: "ada@example.org", serverName: "", argv, env, host: "127.0.0.1", port, cwd: dir };
+function specFor(argv: string[], env: Record<string, string> = {}, port = 0, token = TOKEN): SpawnSpec {
+  return { user: "ada@example.org", serverName: "", profile: "", argv, env, token, host: "127.0.0.1", port, cwd: dir };
 }
 
 /** The fixture server on a free port, with a token in its env as the real hub would pass. */
 async function fixtureSpec(...flags: string[]): Promise<SpawnSpec> {
   const port = await freePort();
-  return specFor([NODE, FIXTURE, ...flags], { PORT: String(port), JUPYTERHUB_API_TOKEN: TOKEN }, port);
+  return specFor([NODE, FIXTURE, ...flags], { PORT: String(port) }, port);
 }
 
 async function until<T>(what: string, fn: () => Promise<T | undefined | null | false>, ms = 10_000): Promise<T> {
@@ -110,14 +110,14 @@ describe("LocalSpawner.start", () => {
     expect(logText).not.toContain(TOKEN);
   });
 
-  it("gives the server exactly spec.env and spec.cwd, nothing inherited", async () => {
+  it("gives the server exactly spec.env plus its token, and spec.cwd, nothing inherited", async () => {
     const spawner = newSpawner();
     const code = "console.log(JSON.stringify({ env: process.env, cwd: process.cwd() }))";
     const state = await start(spawner, specFor([NODE, "-e", code], { ONLY: "this" }));
     await until("the process to exit", async () => !(await spawner.poll(state)).running);
     const detail = await spawner.failureDetail(state);
     const printed = JSON.parse(detail.split("\n").at(-1)!);
-    expect(printed).toEqual({ env: { ONLY: "this" }, cwd: dir });
+    expect(printed).toEqual({ env: { ONLY: "this", JUPYTERHUB_API_TOKEN: TOKEN, JPY_API_TOKEN: TOKEN }, cwd: dir });
   });
 
   it("names one log file per server, safe for any user or server name", async () => {

@@ -1,0 +1,73 @@
+// The single-user server's command and environment (compatibility spec §1.2). Pure, so the web process (local
+// spawner) and the privileged helper (systemd spawner, which rebuilds it from its own reading of the config)
+// produce exactly the same thing.
+import type { Config, Profile } from "./config/schema.js";
+import { oauthClientId, serverFilter, serverPrefix } from "./names.js";
+
+/** Variables a server may inherit from the hub's own environment; everything else stays behind. */
+const INHERITED_ENV = /^(PATH|PYTHONPATH|LANG|LANGUAGE|LC_[A-Z]+|TZ|CONDA_.*|VIRTUAL_ENV|JUPYTERHUB_SINGLEUSER_APP|JUPYTERHUB_SINGLEUSER_EXTENSION)$/;
+
+export interface ServerEnvInput {
+  user: string;
+  server: string;
+  /** Where the server binds: http://127.0.0.1:PORT/user/NAME/ */
+  serviceUrl: string;
+  /** The hub API as the server reaches it. */
+  hubApiUrl: string;
+  profile?: Profile;
+  /** The account the server runs as (USER, HOME, SHELL). */
+  account: { name: string; home: string; shell: string };
+  /** The hub's own environment, for the few variables passed through. */
+  hubEnv: NodeJS.ProcessEnv;
+}
+
+export function serverArgv(cfg: Config, profile: Profile | undefined): string[] {
+  return [...(profile?.cmd ?? cfg.spawner.cmd), ...(profile?.args ?? cfg.spawner.args)];
+}
+
+/** Everything but the API token, which each spawner delivers its own way. */
+export function serverEnv(cfg: Config, i: ServerEnvInput): Record<string, string> {
+  const prefix = serverPrefix(i.user, i.server);
+  const filter = serverFilter(i.user, i.server);
+  const accessScopes = JSON.stringify([`access:servers!server=${filter}`, `access:servers!user=${i.user}`]);
+  const env: Record<string, string> = {};
+  for (const [k, v] of Object.entries(i.hubEnv)) if (v !== undefined && INHERITED_ENV.test(k)) env[k] = v;
+  for (const [k, v] of Object.entries({ ...cfg.spawner.env, ...i.profile?.env })) {
+    if (!k.startsWith("JUPYTERHUB_") && !k.startsWith("JPY_")) env[k] = v;
+  }
+  Object.assign(env, {
+    USER: i.account.name,
+    HOME: i.account.home,
+    SHELL: i.account.shell,
+    JUPYTERHUB_CLIENT_ID: oauthClientId(i.user, i.server),
+    JUPYTERHUB_HOST: "",
+    JUPYTERHUB_OAUTH_CALLBACK_URL: `${prefix}oauth_callback`,
+    JUPYTERHUB_OAUTH_SCOPES: accessScopes,
+    JUPYTERHUB_OAUTH_ACCESS_SCOPES: accessScopes,
+    JUPYTERHUB_OAUTH_CLIENT_ALLOWED_SCOPES: "[]",
+    JUPYTERHUB_USER: i.user,
+    JUPYTERHUB_SERVER_NAME: i.server,
+    JUPYTERHUB_API_URL: i.hubApiUrl,
+    JUPYTERHUB_ACTIVITY_URL: `${i.hubApiUrl}/users/${encodeURIComponent(i.user)}/activity`,
+    JUPYTERHUB_BASE_URL: "/",
+    JUPYTERHUB_SERVICE_PREFIX: prefix,
+    JUPYTERHUB_SERVICE_URL: i.serviceUrl,
+    JUPYTERHUB_COOKIE_HOST_PREFIX_ENABLED: "0",
+  });
+  if (cfg.spawner.default_url) env.JUPYTERHUB_DEFAULT_URL = cfg.spawner.default_url;
+  if (cfg.public_url) {
+    env.JUPYTERHUB_PUBLIC_HUB_URL = new URL("/hub/", cfg.public_url).href;
+    env.JUPYTERHUB_PUBLIC_URL = new URL(prefix, cfg.public_url).href;
+  }
+  if (i.profile?.memory) env.MEM_LIMIT = i.profile.memory;
+  if (i.profile?.cpu) env.CPU_LIMIT = String(i.profile.cpu);
+  return env;
+}
+
+/** The hub API URL a process on this host uses, from the listen address. */
+export function internalApiUrl(cfg: Config): string {
+  const u = new URL(cfg.listen);
+  const host = u.hostname.replace(/^\[|\]$/g, "");
+  const h = host === "0.0.0.0" ? "127.0.0.1" : host === "::" ? "[::1]" : host.includes(":") ? `[${host}]` : host;
+  return `http://${h}:${u.port}/hub/api`;
+}
