@@ -13,6 +13,7 @@ Usage:
   slicehub check-config FILE            validate a config file; prints every problem as path: message (line:col)
   slicehub schema                       print the config file's JSON Schema (for editors)
   slicehub token USER [--config FILE]   print a new API token for USER
+  slicehub install                      set up this host: system user, /etc/slicehub, the systemd unit
   slicehub help COMMAND                 help for one command
 
 Options:
@@ -47,6 +48,23 @@ Validates FILE without starting anything. Exits 0 when it is valid, 1 with every
 
 Prints the JSON Schema of the config file. Save it next to the config and point "$schema" at it:
   slicehub schema > /etc/slicehub/config.schema.json
+`,
+  install: `Usage: slicehub install [--config-dir DIR] [--unit-dir DIR] [--user NAME] [--state-dir DIR]
+
+Sets up this host for the systemd spawner, as root. Creates only what is missing:
+  - the system user the web-facing process drops to (default: slicehub)
+  - DIR/config.json, a starter config (root:slicehub, mode 0640; never overwritten) and its JSON Schema
+  - DIR/roothooks.d, empty (executables there run as root before each server starts)
+  - the state directory (default /var/lib/slicehub), owned by that user
+  - the service unit slicehub.service (hardened; see deploy/slicehub.service)
+Then: systemctl daemon-reload && systemctl enable --now slicehub
+
+Options:
+  --config-dir DIR   default /etc/slicehub
+  --unit-dir DIR     default /etc/systemd/system
+  --user NAME        default slicehub
+  --state-dir DIR    default /var/lib/slicehub
+  -h, --help         show this help
 `,
   token: `Usage: slicehub token USER [--config FILE] [--note TEXT] [--expires-in SECONDS] [--create]
 
@@ -160,6 +178,35 @@ async function main(argv: string[]): Promise<void> {
       } finally {
         store.close();
       }
+      return;
+    }
+    case "install": {
+      const { values, positionals } = parse(command, rest, {
+        "config-dir": { type: "string" },
+        "unit-dir": { type: "string" },
+        user: { type: "string" },
+        "state-dir": { type: "string" },
+      });
+      if (values.help) return void process.stdout.write(HELP.install!);
+      if (positionals.length) fail(`unexpected argument: ${positionals[0]}`, command);
+      const { install } = await import("./install.js");
+      install(
+        {
+          configDir: (values["config-dir"] as string | undefined) ?? "/etc/slicehub",
+          unitDir: (values["unit-dir"] as string | undefined) ?? "/etc/systemd/system",
+          user: (values.user as string | undefined) ?? "slicehub",
+          stateDir: (values["state-dir"] as string | undefined) ?? "/var/lib/slicehub",
+        },
+        (line) => process.stdout.write(`${line}\n`),
+      );
+      return;
+    }
+    // Not for people: `slicehub start` forks this as the root half of itself (see spawners/privileged/).
+    case "privileged-helper": {
+      const { values } = parse(command, rest, { config: { type: "string", short: "c" } });
+      if (typeof values.config !== "string") fail("privileged-helper needs --config", command);
+      const { runHelper } = await import("../spawners/privileged/helper.js");
+      await runHelper(values.config);
       return;
     }
     default:

@@ -1,19 +1,27 @@
 // `slicehub start`: wires config, store, proxy, spawner and lifecycle together, serves, and shuts down
 // without touching running user servers.
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { SESSION_COOKIE_NAMES } from "../auth/session.js";
 import { createForwarder } from "../proxy/forward.js";
 import { RouteTable } from "../proxy/table.js";
+import { lookupAccount } from "../spawners/accounts.js";
 import { LocalSpawner } from "../spawners/local.js";
+import { HelperClient } from "../spawners/privileged/client.js";
+import type { Spawner } from "../spawners/spawner.js";
+import { SystemdSpawner } from "../spawners/systemd/spawner.js";
 import { createHubApp } from "./app.js";
 import { embeddedDefaultConfig, loadConfigFile } from "./config/load.js";
 import type { Config } from "./config/schema.js";
 import { ConfigWatcher } from "./config/watch.js";
 import { Lifecycle } from "./lifecycle.js";
 import { log, setLogLevel } from "./log.js";
+import { dropPrivileges, prepareStateDir } from "./privileges.js";
 import { internalApiUrl } from "./server-env.js";
 import { createServer } from "./server.js";
 import { Store } from "./store/store.js";
+
+const CLI_PATH = fileURLToPath(new URL("./cli.js", import.meta.url));
 
 export function databasePath(cfg: Config): string {
   return join(cfg.state_dir, "slicehub.sqlite");
@@ -40,32 +48,39 @@ export async function runDaemon(configPath: string | undefined): Promise<void> {
   setLogLevel(config.log_level);
   log.info("starting slicehub", { config: configPath ?? "(embedded default)", state_dir: config.state_dir, pid: process.pid });
 
-  let store: Store;
-  try {
-    store = new Store(databasePath(config));
-  } catch (err) {
-    process.stderr.write(`slicehub: cannot open the database ${databasePath(config)}: ${(err as Error).message}\n`);
-    process.exit(1);
+  // The systemd spawner needs root for the helper, and the web process must then give root up.
+  let runAs: { name: string; uid: number; gid: number } | undefined;
+  if (config.spawner.kind === "systemd") {
+    if (process.getuid?.() !== 0) fail("the systemd spawner starts servers as other users, so slicehub must be started as root (it drops to run_as itself)");
+    if (!configPath) fail("the systemd spawner needs a config file (--config)");
+    runAs = await lookupAccount(config.run_as);
+    if (!runAs) fail(`no Unix account ${config.run_as} (run_as) to drop to; "slicehub install" creates it`);
+    if (runAs.uid === 0) fail(`run_as names ${config.run_as}, which is root; that would defeat the point`);
+    prepareStateDir(config.state_dir, runAs.uid, runAs.gid);
   }
+
   const table = new RouteTable();
+  let store: Store | undefined;
   let lifecycle: Lifecycle | undefined;
+  let fetch: ((req: Request, env: object) => Response | Promise<Response>) | undefined;
   const forwarder = createForwarder({
     log,
     stripCookies: SESSION_COOKIE_NAMES,
     activityFlushMs: config.proxy.activity_flush_s * 1000,
     onActivity: (batch) => {
-      store.transaction(() => {
-        for (const [serverId, at] of batch) store.touchServer(serverId, at.getTime());
+      store?.transaction(() => {
+        for (const [serverId, at] of batch) store!.touchServer(serverId, at.getTime());
       });
     },
     onUpstreamDown: (route) => void lifecycle?.checkServer(route.serverId),
   });
-  const spawner = new LocalSpawner({ logDir: join(config.state_dir, "logs"), log });
-  lifecycle = new Lifecycle({ store, spawner, table, config: () => config, log, hubApiUrl: internalApiUrl(config) });
-  await lifecycle.adoptAll();
+  const server = createServer({
+    fetch: (req, env) => (fetch ? fetch(req, env) : new Response("slicehub is starting; try again in a moment\n", { status: 503, headers: { "Retry-After": "1" } })),
+    table,
+    forwarder,
+  });
 
-  const app = createHubApp({ store, lifecycle, config: () => config, log });
-  const server = createServer({ fetch: app.fetch, table, forwarder });
+  // Bind while still root (ports below 1024), before anything else can fail half-way.
   const { host, port } = listenAddress(config);
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
@@ -75,13 +90,38 @@ export async function runDaemon(configPath: string | undefined): Promise<void> {
     });
   }).catch((err: NodeJS.ErrnoException) => {
     const hint = err.code === "EADDRINUSE" ? " (is another slicehub or JupyterHub running?)" : err.code === "EACCES" ? " (ports below 1024 need root)" : "";
-    process.stderr.write(`slicehub: cannot listen on ${config.listen}: ${err.code ?? err.message}${hint}\n`);
-    process.exit(1);
+    fail(`cannot listen on ${config.listen}: ${err.code ?? err.message}${hint}`);
   });
+
+  let spawner: Spawner;
+  let helper: HelperClient | undefined;
+  if (runAs) {
+    helper = await HelperClient.start(CLI_PATH, configPath!, log, (code, signal) => {
+      // Without the helper nothing can start or stop; exit so systemd restarts us. Servers keep running.
+      log.error("the privileged helper exited; exiting so the service manager restarts slicehub", { code, signal });
+      process.exit(70);
+    });
+    dropPrivileges(runAs);
+    log.info("dropped privileges", { user: runAs.name, uid: runAs.uid, helper_pid: helper.pid });
+    spawner = new SystemdSpawner(helper);
+  } else {
+    spawner = new LocalSpawner({ logDir: join(config.state_dir, "logs"), log });
+  }
+
+  try {
+    store = new Store(databasePath(config));
+  } catch (err) {
+    fail(`cannot open the database ${databasePath(config)}: ${(err as Error).message}`);
+  }
+  const db = store;
+  lifecycle = new Lifecycle({ store: db, spawner, table, config: () => config, log, hubApiUrl: internalApiUrl(config) });
+  await lifecycle.adoptAll();
+  const app = createHubApp({ store: db, lifecycle, config: () => config, log });
+  fetch = app.fetch;
   lifecycle.startWatching();
   const housekeeping = setInterval(() => {
-    store.purgeExpired();
-    store.pruneSpawnEvents();
+    db.purgeExpired();
+    db.pruneSpawnEvents();
   }, 3_600_000).unref();
 
   const watcher = configPath
@@ -101,6 +141,7 @@ export async function runDaemon(configPath: string | undefined): Promise<void> {
   log.info("slicehub is listening", { url: config.listen, public_url: config.public_url ?? config.listen, startup_ms: Math.round(ms), adopted: table.size });
 
   let stopping = false;
+  const lc = lifecycle;
   const shutdown = (signal: string) => {
     if (stopping) return;
     stopping = true;
@@ -110,11 +151,17 @@ export async function runDaemon(configPath: string | undefined): Promise<void> {
     server.close();
     server.closeAllConnections();
     forwarder.close();
-    void lifecycle.close().finally(() => {
-      store.close();
+    void lc.close().finally(() => {
+      db.close();
+      helper?.stop();
       process.exit(0);
     });
   };
   process.on("SIGTERM", () => shutdown("SIGTERM"));
   process.on("SIGINT", () => shutdown("SIGINT"));
+}
+
+function fail(message: string): never {
+  process.stderr.write(`slicehub: ${message}\n`);
+  process.exit(1);
 }

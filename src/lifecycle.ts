@@ -264,6 +264,17 @@ export class Lifecycle {
       this.d.store.updateServer(s.id, { state: "stopped", url: null, spawner_state: null, started: null, failure: s.state === "pending" ? why : null });
       log.info("server not adopted, marked stopped", { reason: why });
     }
+    if (this.d.spawner.reconcile) {
+      const known = this.d.store
+        .listActiveServers()
+        .filter((s) => s.spawner_state && s.spawner_kind === this.d.spawner.kind)
+        .map((s) => JSON.parse(s.spawner_state!) as SpawnerState);
+      const stopped = await this.d.spawner.reconcile(known).catch((err: unknown) => {
+        this.d.log.error("could not look for servers the store does not know", { error: err });
+        return [];
+      });
+      for (const unit of stopped) this.d.log.warn("stopped a server the store did not know", { unit });
+    }
   }
 
   /** Notice servers that die on their own, so their routes go and their pages say so. */

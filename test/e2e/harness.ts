@@ -5,7 +5,9 @@ import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSyn
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
+import { randomUUID } from "node:crypto";
 import Database from "better-sqlite3";
+import WebSocket from "ws";
 import { freePort } from "../../spawners/ports.js";
 
 export const ROOT = resolve(import.meta.dirname, "../..");
@@ -299,3 +301,49 @@ export async function readSse(res: Response, timeoutMs = 90_000): Promise<Record
   await reader.cancel().catch(() => undefined);
   return events;
 }
+
+/** Execute code on a kernel over its websocket channel; resolves with everything it printed. */
+export async function runOnKernel(wsUrl: string, cookie: string, code: string): Promise<string> {
+  const ws = new WebSocket(wsUrl, { headers: { cookie } });
+  const session = randomUUID();
+  const msgId = randomUUID();
+  let printed = "";
+  try {
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`no reply from the kernel within 30 s; printed so far: ${printed}`)), 30_000);
+      ws.on("error", (e) => {
+        clearTimeout(timer);
+        reject(e);
+      });
+      ws.on("unexpected-response", (_req, res) => {
+        clearTimeout(timer);
+        reject(new Error(`websocket upgrade refused: ${res.statusCode}`));
+      });
+      ws.on("open", () => {
+        ws.send(
+          JSON.stringify({
+            header: { msg_id: msgId, username: "", session, msg_type: "execute_request", version: "5.3", date: new Date().toISOString() },
+            parent_header: {},
+            metadata: {},
+            content: { code, silent: false, store_history: false, user_expressions: {}, allow_stdin: false, stop_on_error: true },
+            buffers: [],
+            channel: "shell",
+          }),
+        );
+      });
+      ws.on("message", (data) => {
+        const msg = JSON.parse(data.toString()) as { msg_type: string; parent_header: { msg_id?: string }; content: { text?: string; execution_state?: string } };
+        if (msg.parent_header.msg_id !== msgId) return;
+        if (msg.msg_type === "stream") printed += msg.content.text ?? "";
+        if (msg.msg_type === "status" && msg.content.execution_state === "idle") {
+          clearTimeout(timer);
+          resolve();
+        }
+      });
+    });
+  } finally {
+    ws.close();
+  }
+  return printed;
+}
+

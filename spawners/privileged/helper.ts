@@ -1,0 +1,198 @@
+// The privileged helper: a child of `slicehub start` that stays root while the web process drops to an
+// unprivileged user. It answers a handful of typed requests (protocol.ts) and decides everything itself:
+// it re-reads the config to resolve profiles and limits, checks the user against the store and the account
+// rules, runs the root hooks, and builds every systemd-run argv. It never runs a command it was sent.
+import { chmodSync, copyFileSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import Database from "better-sqlite3";
+import { loadConfigFile } from "../../src/config/load.js";
+import type { Config, SystemdSpawnerConfig } from "../../src/config/schema.js";
+import { log } from "../../src/log.js";
+import { serverPrefix } from "../../src/names.js";
+import { resolveProfile } from "../../src/profiles.js";
+import { internalApiUrl, serverArgv, serverEnv } from "../../src/server-env.js";
+import { ensureAccount } from "../accounts.js";
+import { runHooks } from "../hooks.js";
+import { journalTail, listUnits, runUnit, showUnit, stopUnit } from "../systemd/systemctl.js";
+import { sliceSetPropertyArgv, systemdRunArgv, unitNames } from "../systemd/units.js";
+import { HelperRequest, type HelperMessage, type SystemdState } from "./protocol.js";
+
+const RUN_DIR = "/run/slicehub";
+/** Root-only home of the token files systemd loads as credentials; each is removed when its server stops. */
+export const CREDENTIAL_DIR = `${RUN_DIR}/credentials`;
+const PACKAGE_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../../..");
+const WRAPPER_SOURCE = join(PACKAGE_ROOT, "spawners/systemd/slicehub-server-wrapper");
+/**
+ * Where units run the wrapper from: a root-owned copy the server accounts can reach, wherever the package
+ * was unpacked (a checkout in a private directory, say) and whoever owns the package files.
+ */
+export const WRAPPER = `${RUN_DIR}/bin/slicehub-server-wrapper`;
+
+function installWrapper(): void {
+  mkdirSync(RUN_DIR, { recursive: true });
+  chmodSync(RUN_DIR, 0o711);
+  mkdirSync(CREDENTIAL_DIR, { recursive: true, mode: 0o700 });
+  chmodSync(CREDENTIAL_DIR, 0o700);
+  mkdirSync(dirname(WRAPPER), { recursive: true, mode: 0o755 });
+  copyFileSync(WRAPPER_SOURCE, WRAPPER);
+  chmodSync(WRAPPER, 0o755);
+}
+
+class Refused extends Error {}
+
+export async function runHelper(configPath: string): Promise<void> {
+  const hlog = log.child({ component: "privileged-helper" });
+  if (process.getuid?.() !== 0) throw new Error("the privileged helper must run as root");
+  if (!process.send) throw new Error("the privileged helper is started by `slicehub start`, not by hand");
+  const send = (m: HelperMessage) => process.send!(m);
+
+  // The last valid config: an invalid edit must not stop servers from starting with the previous one.
+  let lastGood: Config | undefined;
+  const config = (): Config => {
+    const r = loadConfigFile(configPath);
+    if (r.ok) lastGood = r.config;
+    else hlog.warn("config invalid; the helper keeps using the last good one", { errors: r.errors });
+    if (!lastGood) throw new Refused("no valid config");
+    return lastGood;
+  };
+  const systemdConfig = (cfg: Config): SystemdSpawnerConfig => {
+    if (cfg.spawner.kind !== "systemd") throw new Refused("spawner.kind is not systemd");
+    return cfg.spawner;
+  };
+  config();
+  installWrapper();
+
+  const userExists = (cfg: Config, name: string): boolean => {
+    const db = new Database(join(cfg.state_dir, "slicehub.sqlite"), { readonly: true, fileMustExist: true });
+    try {
+      return db.prepare("SELECT 1 FROM users WHERE name = ?").get(name) !== undefined;
+    } finally {
+      db.close();
+    }
+  };
+
+  const handle = async (req: HelperRequest): Promise<unknown> => {
+    const progress = (p: number, message: string) => send({ type: "progress", id: req.id, progress: p, message });
+    switch (req.op) {
+      case "start": {
+        const cfg = config();
+        const sp = systemdConfig(cfg);
+        if (!userExists(cfg, req.user)) throw new Refused(`no hub user ${req.user}`);
+        if (req.server && sp.named_servers.limit === 0) throw new Refused("named servers are not enabled");
+        const profile = resolveProfile(cfg, req.user, req.profile || undefined);
+        progress(15, "Preparing your Unix account");
+        const account = await ensureAccount(req.user, sp.unix_users, hlog);
+        const { unit, slice } = unitNames(req.user, req.server);
+        const current = await showUnit(unit, ["ActiveState"]);
+        if (current.ActiveState === "active" || current.ActiveState === "activating") {
+          throw new Refused(`${unit} is already running`);
+        }
+        progress(20, "Running root hooks");
+        const hooks = await runHooks(
+          sp.hooks_dir,
+          { user: req.user, unixUser: account.name, uid: account.uid, gid: account.gid, home: account.home, serverName: req.server, profile: profile?.name ?? "" },
+          {
+            timeoutMs: sp.hook_timeout_s * 1000,
+            log: hlog,
+            onLine: (l) => progress(25, `[${l.hook}] ${l.line}`),
+            onNote: (n) => progress(25, n.level === "warn" ? `Warning: ${n.message}` : n.message),
+          },
+        );
+        if (hooks.warnings.length) progress(30, `Root hooks finished with ${hooks.warnings.length} warning(s); starting the server anyway`);
+        const credentialPath = join(CREDENTIAL_DIR, `${unit}.token`);
+        writeFileSync(credentialPath, req.token, { mode: 0o600 });
+        const host = "127.0.0.1";
+        const env = serverEnv(cfg, {
+          user: req.user,
+          server: req.server,
+          serviceUrl: `http://${host}:${req.port}${serverPrefix(req.user, req.server)}`,
+          hubApiUrl: internalApiUrl(cfg),
+          profile,
+          account,
+          hubEnv: process.env,
+        });
+        const argv = systemdRunArgv({
+          unit,
+          slice,
+          uid: account.uid,
+          gid: account.gid,
+          home: account.home,
+          argv: serverArgv(cfg, profile),
+          env,
+          credentialPath,
+          wrapperPath: WRAPPER,
+          limits: { memory: profile?.memory, cpu: profile?.cpu, tasks: profile?.tasks },
+          hardening: sp.hardening,
+          properties: sp.properties,
+          description: `slicehub server ${req.user}${req.server ? `/${req.server}` : ""}`,
+        });
+        progress(35, `Starting ${unit} as ${account.name}`);
+        try {
+          await runUnit(argv);
+        } catch (err) {
+          rmSync(credentialPath, { force: true });
+          throw err;
+        }
+        const sliceArgv = sliceSetPropertyArgv(slice, sp.slice_limits);
+        if (sliceArgv) await runUnit(sliceArgv).catch((e: unknown) => hlog.warn("could not set the user slice's limits", { slice, error: e }));
+        hlog.info("started server unit", { user: req.user, server: req.server, unit, account: account.name, profile: profile?.name });
+        const state: SystemdState = { unit, slice, host, port: req.port, uid: account.uid };
+        return state;
+      }
+      case "stop": {
+        await stopUnit(req.unit, req.timeoutMs);
+        rmSync(join(CREDENTIAL_DIR, `${req.unit}.token`), { force: true });
+        hlog.info("stopped server unit", { unit: req.unit });
+        return null;
+      }
+      case "poll": {
+        const s = await showUnit(req.unit, ["ActiveState", "SubState", "Result", "LoadState"]);
+        const running = s.ActiveState === "active" || s.ActiveState === "activating" || s.ActiveState === "reloading";
+        return running ? { running: true } : { running: false, reason: describeEnd(s) };
+      }
+      case "detail": {
+        const s = await showUnit(req.unit, ["ActiveState", "Result", "ExecMainStatus", "LoadState"]);
+        const tail = await journalTail(req.unit, 20).catch(() => "");
+        return [describeEnd(s) + (s.ExecMainStatus && s.ExecMainStatus !== "0" ? ` (exit status ${s.ExecMainStatus})` : ""), tail].filter(Boolean).join("\n");
+      }
+      case "usage": {
+        const s = await showUnit(req.unit, ["MemoryCurrent", "CPUUsageNSec"]);
+        const num = (v: string | undefined) => (v && /^\d+$/.test(v) ? Number(v) : undefined);
+        const cpu = num(s.CPUUsageNSec);
+        return { memoryBytes: num(s.MemoryCurrent), cpuSeconds: cpu === undefined ? undefined : cpu / 1e9 };
+      }
+      case "list":
+        return await listUnits("slicehub-server-*.service");
+    }
+  };
+
+  process.on("message", (raw: unknown) => {
+    const parsed = HelperRequest.safeParse(raw);
+    if (!parsed.success) {
+      const rid = typeof raw === "object" && raw !== null && typeof (raw as { id?: unknown }).id === "number" ? (raw as { id: number }).id : -1;
+      hlog.warn("refused a malformed request", { issues: parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`) });
+      send({ type: "result", id: rid, ok: false, error: "malformed request" });
+      return;
+    }
+    const req = parsed.data;
+    handle(req).then(
+      (result) => send({ type: "result", id: req.id, ok: true, result }),
+      (err: unknown) => {
+        const message = err instanceof Error ? err.message : String(err);
+        if (err instanceof Refused) hlog.warn("refused a request", { op: req.op, reason: message });
+        else hlog.error("request failed", { op: req.op, error: message });
+        send({ type: "result", id: req.id, ok: false, error: message });
+      },
+    );
+  });
+  // The web process is our only client: when it goes, so do we (servers keep running in their units).
+  process.on("disconnect", () => process.exit(0));
+  send({ type: "ready", pid: process.pid });
+}
+
+function describeEnd(s: Record<string, string>): string {
+  if (s.LoadState === "not-found") return "its unit is gone";
+  if (s.Result && s.Result !== "success") return `the unit ended with result ${s.Result}`;
+  return `the unit is ${s.ActiveState ?? "unknown"}`;
+}

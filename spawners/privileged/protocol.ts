@@ -1,0 +1,46 @@
+// The messages the web process may send the privileged helper, and the helper's answers. The helper parses
+// every request with these schemas and trusts nothing else about it: a compromised web process can ask only
+// for what these describe, and the helper checks each request against its own reading of the config.
+import { z } from "zod";
+import { SERVER_NAME, USER_NAME } from "../../src/names.js";
+
+const id = z.number().int().nonnegative();
+/** Unit names as units.ts makes them; the helper also checks the unit belongs to slicehub. */
+export const UNIT_NAME = /^slicehub-server-[A-Za-z0-9:_.\\-]{1,200}\.service$/;
+const unit = z.string().regex(UNIT_NAME, "not a slicehub server unit");
+
+export const HelperRequest = z.discriminatedUnion("op", [
+  z.strictObject({
+    op: z.literal("start"),
+    id,
+    user: z.string().regex(USER_NAME),
+    server: z.union([z.literal(""), z.string().regex(SERVER_NAME)]),
+    profile: z.string().max(32),
+    port: z.number().int().min(1024).max(65535),
+    token: z.string().regex(/^[A-Za-z0-9_-]{43}$/, "not a slicehub token"),
+  }),
+  z.strictObject({ op: z.literal("stop"), id, unit, timeoutMs: z.number().int().min(100).max(600_000) }),
+  z.strictObject({ op: z.literal("poll"), id, unit }),
+  z.strictObject({ op: z.literal("detail"), id, unit }),
+  z.strictObject({ op: z.literal("usage"), id, unit }),
+  z.strictObject({ op: z.literal("list"), id }),
+]);
+export type HelperRequest = z.infer<typeof HelperRequest>;
+
+/** Distributive Omit, so each request kind keeps its own fields. */
+export type RequestBody = HelperRequest extends infer R ? (R extends HelperRequest ? Omit<R, "id"> : never) : never;
+
+export interface SystemdState {
+  unit: string;
+  slice: string;
+  host: string;
+  port: number;
+  uid: number;
+  [k: string]: unknown;
+}
+
+export type HelperMessage =
+  | { type: "ready"; pid: number }
+  | { type: "progress"; id: number; progress: number; message: string }
+  | { type: "result"; id: number; ok: true; result: unknown }
+  | { type: "result"; id: number; ok: false; error: string };

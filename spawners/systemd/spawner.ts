@@ -1,0 +1,47 @@
+// The systemd spawner as the (unprivileged) web process sees it: every operation is a request to the
+// privileged helper, which does the work as root and checks each request itself.
+import type { HelperClient } from "../privileged/client.js";
+import type { SystemdState } from "../privileged/protocol.js";
+import type { PollResult, SpawnerState, SpawnProgress, SpawnSpec, Spawner } from "../spawner.js";
+
+function unitOf(state: SpawnerState): string {
+  const unit = (state as Partial<SystemdState>).unit;
+  if (typeof unit !== "string") throw new Error("systemd spawner: state without a unit");
+  return unit;
+}
+
+export class SystemdSpawner implements Spawner {
+  readonly kind = "systemd";
+  constructor(private readonly helper: HelperClient) {}
+
+  async start(spec: SpawnSpec, onProgress: (p: SpawnProgress) => void): Promise<SpawnerState> {
+    return this.helper.request<SystemdState>(
+      { op: "start", user: spec.user, server: spec.serverName, profile: spec.profile, port: spec.port, token: spec.token },
+      (progress, message) => onProgress({ progress, message }),
+    );
+  }
+
+  poll(state: SpawnerState): Promise<PollResult> {
+    return this.helper.request<PollResult>({ op: "poll", unit: unitOf(state) });
+  }
+
+  stop(state: SpawnerState, timeoutMs: number): Promise<void> {
+    return this.helper.request<void>({ op: "stop", unit: unitOf(state), timeoutMs: Math.max(100, Math.round(timeoutMs)) });
+  }
+
+  failureDetail(state: SpawnerState): Promise<string> {
+    return this.helper.request<string>({ op: "detail", unit: unitOf(state) });
+  }
+
+  usage(state: SpawnerState): Promise<{ memoryBytes?: number; cpuSeconds?: number }> {
+    return this.helper.request({ op: "usage", unit: unitOf(state) });
+  }
+
+  async reconcile(known: SpawnerState[]): Promise<string[]> {
+    const keep = new Set(known.map(unitOf));
+    const running = await this.helper.request<string[]>({ op: "list" });
+    const orphans = running.filter((u) => !keep.has(u));
+    for (const unit of orphans) await this.helper.request({ op: "stop", unit, timeoutMs: 10_000 });
+    return orphans;
+  }
+}
