@@ -91,7 +91,7 @@ export class Lifecycle {
       started: null,
     });
     const abort = new AbortController();
-    const done = this.runSpawn(user, { ...server, spawn_id: spawnId }, abort.signal).finally(() => this.pending.delete(server.id));
+    const done = this.runSpawn(user, this.d.store.getServerById(server.id)!, abort.signal).finally(() => this.pending.delete(server.id));
     this.pending.set(server.id, { abort, done });
     return { done };
   }

@@ -14,7 +14,7 @@ import { resolveProfile } from "../../src/profiles.js";
 import { internalApiUrl, serverArgv, serverEnv } from "../../src/server-env.js";
 import { ensureAccount } from "../accounts.js";
 import { runHooks } from "../hooks.js";
-import { journalTail, listUnits, runUnit, showUnit, stopUnit } from "../systemd/systemctl.js";
+import { journalTail, listUnits, resetFailed, runUnit, showUnit, stopUnit } from "../systemd/systemctl.js";
 import { sliceSetPropertyArgv, systemdRunArgv, unitNames } from "../systemd/units.js";
 import { HelperRequest, type HelperMessage, type SystemdState } from "./protocol.js";
 
@@ -84,10 +84,12 @@ export async function runHelper(configPath: string): Promise<void> {
         progress(15, "Preparing your Unix account");
         const account = await ensureAccount(req.user, sp.unix_users, hlog);
         const { unit, slice } = unitNames(req.user, req.server);
-        const current = await showUnit(unit, ["ActiveState"]);
+        const current = await showUnit(unit, ["ActiveState", "LoadState"]);
         if (current.ActiveState === "active" || current.ActiveState === "activating") {
           throw new Refused(`${unit} is already running`);
         }
+        // The last run of this server may have left its unit loaded as failed; free the name.
+        if (current.LoadState === "loaded") await resetFailed(unit);
         progress(20, "Running root hooks");
         const hooks = await runHooks(
           sp.hooks_dir,
@@ -136,8 +138,9 @@ export async function runHelper(configPath: string): Promise<void> {
         }
         const sliceArgv = sliceSetPropertyArgv(slice, sp.slice_limits);
         if (sliceArgv) await runUnit(sliceArgv).catch((e: unknown) => hlog.warn("could not set the user slice's limits", { slice, error: e }));
+        const { InvocationID: invocation } = await showUnit(unit, ["InvocationID"]);
         hlog.info("started server unit", { user: req.user, server: req.server, unit, account: account.name, profile: profile?.name });
-        const state: SystemdState = { unit, slice, host, port: req.port, uid: account.uid };
+        const state: SystemdState = { unit, slice, host, port: req.port, uid: account.uid, invocation };
         return state;
       }
       case "stop": {
@@ -152,9 +155,9 @@ export async function runHelper(configPath: string): Promise<void> {
         return running ? { running: true } : { running: false, reason: describeEnd(s) };
       }
       case "detail": {
-        const s = await showUnit(req.unit, ["ActiveState", "Result", "ExecMainStatus", "LoadState"]);
-        const tail = await journalTail(req.unit, 20).catch(() => "");
-        return [describeEnd(s) + (s.ExecMainStatus && s.ExecMainStatus !== "0" ? ` (exit status ${s.ExecMainStatus})` : ""), tail].filter(Boolean).join("\n");
+        const s = await showUnit(req.unit, ["ActiveState", "Result", "ExecMainCode", "ExecMainStatus", "LoadState", "InvocationID", "MemoryMax"]);
+        const tail = await journalTail(req.unit, 20, [], s.InvocationID).catch(() => "");
+        return [describeEnd(s), tail].filter(Boolean).join("\n");
       }
       case "usage": {
         const s = await showUnit(req.unit, ["MemoryCurrent", "CPUUsageNSec"]);
@@ -191,8 +194,18 @@ export async function runHelper(configPath: string): Promise<void> {
   send({ type: "ready", pid: process.pid });
 }
 
+/** Why a unit is not running, in words for the user. */
 function describeEnd(s: Record<string, string>): string {
   if (s.LoadState === "not-found") return "its unit is gone";
-  if (s.Result && s.Result !== "success") return `the unit ended with result ${s.Result}`;
-  return `the unit is ${s.ActiveState ?? "unknown"}`;
+  if (s.ActiveState === "active" || s.ActiveState === "activating") return "it is still running";
+  // ExecMainCode: 1 = exited, 2 = killed, 3 = dumped core (siginfo codes).
+  const status = s.ExecMainCode === "1" ? `it exited with status ${s.ExecMainStatus}` : s.ExecMainCode === "2" || s.ExecMainCode === "3" ? `it was killed by signal ${s.ExecMainStatus}` : "";
+  if (s.Result === "oom-kill") return `it ran out of memory (limit ${s.MemoryMax}) and the kernel killed it`;
+  if (s.Result === "signal" && s.ExecMainStatus === "9") {
+    // cgroup v1 hosts report a memory-limit kill only like this.
+    return `it was killed by SIGKILL${s.MemoryMax && s.MemoryMax !== "infinity" ? ` (likely out of memory: its limit is ${s.MemoryMax} bytes)` : ""}`;
+  }
+  if (status) return status;
+  if (s.Result && s.Result !== "success") return `its unit ended with result ${s.Result}`;
+  return `its unit is ${s.ActiveState ?? "unknown"}`;
 }

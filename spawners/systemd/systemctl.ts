@@ -69,10 +69,11 @@ async function waitGone(unit: string, ms: number, prefix: Prefix): Promise<boole
 export async function stopUnit(unit: string, timeoutMs: number, prefix: Prefix = []): Promise<void> {
   // Fails for a unit that is already gone; the state check below is what counts.
   await run(["systemctl", "stop", "--no-block", unit], prefix);
-  if (await waitGone(unit, timeoutMs, prefix)) return;
-  await run(["systemctl", "kill", "--signal=SIGKILL", unit], prefix);
-  if (!(await waitGone(unit, 5_000, prefix))) throw new Error(`${unit} is still running after SIGKILL`);
-  // A unit that was killed ends "failed"; reset it so --collect can drop it and the name is free again.
+  if (!(await waitGone(unit, timeoutMs, prefix))) {
+    await run(["systemctl", "kill", "--signal=SIGKILL", unit], prefix);
+    if (!(await waitGone(unit, 5_000, prefix))) throw new Error(`${unit} is still running after SIGKILL`);
+  }
+  // A unit that ended badly stays loaded as "failed"; forget it so the name is free again.
   await resetFailed(unit, prefix);
 }
 
@@ -86,8 +87,11 @@ export async function listUnits(pattern = "slicehub-server-*.service", prefix: P
 }
 
 /** The unit's last log lines: its own output and systemd's messages about it (exit status, OOM kill). */
-export async function journalTail(unit: string, lines: number, prefix: Prefix = []): Promise<string> {
-  return check(["journalctl", "-u", unit, "-n", String(lines), "--no-pager", "-o", "cat"], prefix);
+export async function journalTail(unit: string, lines: number, prefix: Prefix = [], invocation?: string): Promise<string> {
+  // With the invocation id: only this run of the unit (its output and systemd's lines about it), not the
+  // output of earlier servers that had the same unit name.
+  const match = invocation && /^[0-9a-f]{32}$/.test(invocation) ? [`_SYSTEMD_INVOCATION_ID=${invocation}`, "+", `INVOCATION_ID=${invocation}`] : ["-u", unit];
+  return check(["journalctl", ...match, "-n", String(lines), "--no-pager", "-o", "cat"], prefix);
 }
 
 /** Forgets a failed unit's state; no error when there is nothing to reset. */

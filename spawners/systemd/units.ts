@@ -110,7 +110,9 @@ export function systemdRunArgv(spec: UnitSpec): string[] {
   // ReadWritePaths= is a space-separated list, so a home with blanks or quotes would be misread.
   if (!/^\/[^\s"'\\]*$/.test(spec.home)) throw new Error(`home ${JSON.stringify(spec.home)} must be an absolute path without blanks, quotes or backslashes`);
   if (/[\n\r]/.test(spec.description)) throw new Error("the unit description must be one line");
-  const argv = ["systemd-run", "--unit", spec.unit, "--slice", spec.slice, "--collect", "--description", spec.description];
+  // No --collect: a failed unit stays loaded until the spawner resets it, so its Result (oom-kill, exit
+  // status) can still be read to tell the user why it died.
+  const argv = ["systemd-run", "--unit", spec.unit, "--slice", spec.slice, "--description", spec.description];
   argv.push("--uid", String(spec.uid), "--gid", String(spec.gid), "--working-directory", spec.home);
   const props = [
     ...Object.entries(spec.properties).map(([k, v]) => `${k}=${v}`),

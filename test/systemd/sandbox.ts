@@ -1,0 +1,182 @@
+// A real systemd, booted as pid 1 of a private pid + mount namespace, for tests of the systemd spawner. It
+// shares the host's file systems (users, /home, the checkout) and cgroup trees, but has its own /run (unit
+// files, drop-ins, credentials), /tmp and /var/tmp. Needs root.
+import { execFile, spawn, type ChildProcess, type SpawnOptions } from "node:child_process";
+import { accessSync, constants, existsSync, readdirSync, readFileSync } from "node:fs";
+import { once } from "node:events";
+import { setTimeout as sleep } from "node:timers/promises";
+
+const SYSTEMD = "/lib/systemd/systemd";
+// glibc's SIGRTMIN is 34; systemd halts on SIGRTMIN+4.
+const SIGRTMIN_PLUS_4 = 38;
+
+// Kept directories are parked under the new /run while /tmp and /var/tmp are replaced (systemd-tmpfiles would
+// otherwise clean the host's /tmp), then bound back at their own paths so paths are the same inside and out.
+// Shared propagation on / is what systemd expects; without it credentials directories come out empty.
+const BOOT_SCRIPT = `
+set -eu
+mount -t tmpfs -o mode=0755 tmpfs /run
+i=0
+for d; do mkdir -p /run/keep/$i; mount --bind "$d" /run/keep/$i; i=$((i + 1)); done
+mount -t tmpfs -o mode=1777 tmpfs /tmp
+mount -t tmpfs -o mode=1777 tmpfs /var/tmp
+i=0
+for d; do mkdir -p "$d"; mount --bind /run/keep/$i "$d"; i=$((i + 1)); done
+mount --make-rshared /
+mkdir -p /run/systemd/system
+printf '[Unit]\\nDescription=slicehub test sandbox\\n' > /run/systemd/system/sandbox.target
+exec env container=unshare ${SYSTEMD} --system --unit=sandbox.target
+`;
+
+export interface ExecResult {
+  stdout: string;
+  stderr: string;
+  code: number;
+}
+
+function onPath(cmd: string): boolean {
+  return (process.env.PATH ?? "/usr/bin:/bin").split(":").some((dir) => existsSync(`${dir}/${cmd}`));
+}
+
+export class SystemdSandbox {
+  /** Runs a command inside the sandbox: in systemd's mount and pid namespaces. */
+  readonly prefix: string[];
+
+  private constructor(
+    private readonly unshare: ChildProcess,
+    /** systemd's pid as the host sees it. */
+    readonly pid: number,
+  ) {
+    this.prefix = ["nsenter", "-t", String(pid), "-m", "-p"];
+  }
+
+  /** Why no sandbox can be made here, or undefined when it can. */
+  static unavailable(): string | undefined {
+    if (process.platform !== "linux") return "systemd sandbox: needs Linux";
+    if (process.getuid?.() !== 0) return "systemd sandbox: needs root (namespaces, mounts, systemd as pid 1)";
+    for (const cmd of ["unshare", "nsenter"]) if (!onPath(cmd)) return `systemd sandbox: ${cmd} not found on PATH`;
+    try {
+      accessSync(SYSTEMD, constants.X_OK);
+    } catch {
+      return `systemd sandbox: ${SYSTEMD} not found`;
+    }
+    return undefined;
+  }
+
+  /** Boots systemd with `keep` (absolute paths, e.g. a temp dir under /tmp) visible at the same paths inside. */
+  static async boot(opts: { keep?: string[]; timeoutMs?: number } = {}): Promise<SystemdSandbox> {
+    const unshare = spawn(
+      "unshare",
+      ["--pid", "--fork", "--mount", "--mount-proc", "--propagation", "private", "/bin/sh", "-c", BOOT_SCRIPT, "sandbox-boot", ...(opts.keep ?? [])],
+      { stdio: ["ignore", "pipe", "pipe"] },
+    );
+    // systemd writes its console here; keep reading so it never blocks, and keep the tail for errors.
+    let output = "";
+    const collect = (chunk: Buffer) => (output = (output + chunk.toString()).slice(-8_000));
+    unshare.stdout?.on("data", collect);
+    unshare.stderr?.on("data", collect);
+    let exited = false;
+    unshare.once("exit", () => (exited = true));
+    unshare.once("error", (err) => {
+      exited = true;
+      collect(Buffer.from(String(err)));
+    });
+
+    const deadline = Date.now() + (opts.timeoutMs ?? 20_000);
+    const fail = (why: string): Error => {
+      // Killing pid 1 of the namespace (sh, or systemd once exec'd) ends everything in it.
+      for (const pid of exited || unshare.pid === undefined ? [] : [childOf(unshare.pid), unshare.pid]) {
+        if (pid !== undefined) killQuietly(pid);
+      }
+      return new Error(`systemd sandbox: ${why}\n${output}`);
+    };
+    let sandbox: SystemdSandbox | undefined;
+    while (!sandbox) {
+      if (exited) throw fail("unshare exited during boot");
+      if (Date.now() > deadline) throw fail("systemd did not start in time");
+      const pid = unshare.pid === undefined ? undefined : childOf(unshare.pid);
+      // The child is sh until it execs systemd.
+      if (pid !== undefined && comm(pid) === "systemd") sandbox = new SystemdSandbox(unshare, pid);
+      else await sleep(50);
+    }
+    for (;;) {
+      const state = (await sandbox.exec(["systemctl", "is-system-running"])).stdout.trim();
+      if (state === "running" || state === "degraded") return sandbox;
+      if (exited) throw fail("systemd exited during boot");
+      if (Date.now() > deadline) {
+        await sandbox.stop();
+        throw fail(`still "${state}" after boot timeout`);
+      }
+      await sleep(100);
+    }
+  }
+
+  exec(argv: readonly string[], opts: { timeoutMs?: number; input?: string } = {}): Promise<ExecResult> {
+    return new Promise((resolve, reject) => {
+      const child = execFile(
+        this.prefix[0]!,
+        [...this.prefix.slice(1), ...argv],
+        { timeout: opts.timeoutMs ?? 30_000, killSignal: "SIGKILL", maxBuffer: 16 << 20 },
+        (err, stdout, stderr) => {
+          if (err && typeof err.code !== "number") reject(err);
+          else resolve({ stdout, stderr, code: err ? (err.code as number) : 0 });
+        },
+      );
+      // A command that exits without reading its input makes this write fail (EPIPE); its exit status says enough.
+      child.stdin?.on("error", () => {});
+      child.stdin?.end(opts.input);
+    });
+  }
+
+  spawn(argv: readonly string[], opts: SpawnOptions = {}): ChildProcess {
+    return spawn(this.prefix[0]!, [...this.prefix.slice(1), ...argv], opts);
+  }
+
+  /** Halts systemd (which stops its units) and waits for the namespace to end; SIGKILL if it takes too long. */
+  async stop(timeoutMs = 20_000): Promise<void> {
+    if (this.unshare.exitCode !== null || this.unshare.signalCode !== null) return;
+    const exit = once(this.unshare, "exit");
+    try {
+      process.kill(this.pid, SIGRTMIN_PLUS_4);
+    } catch {
+      // Already gone; the unshare process is about to exit.
+    }
+    const timeout = new AbortController();
+    const timer = sleep(timeoutMs, "timeout" as const, { signal: timeout.signal }).catch(() => undefined);
+    const first = await Promise.race([exit, timer]);
+    timeout.abort();
+    if (first !== "timeout") return;
+    // Killing pid 1 of the namespace kills everything in it; then unshare itself.
+    killQuietly(this.pid);
+    killQuietly(this.unshare.pid!);
+    await exit;
+  }
+}
+
+function killQuietly(pid: number): void {
+  try {
+    process.kill(pid, "SIGKILL");
+  } catch {
+    // Already gone.
+  }
+}
+
+function childOf(pid: number): number | undefined {
+  try {
+    for (const task of readdirSync(`/proc/${pid}/task`)) {
+      const child = readFileSync(`/proc/${pid}/task/${task}/children`, "utf8").trim().split(/\s+/)[0];
+      if (child) return Number(child);
+    }
+  } catch {
+    // The process is gone; the caller notices through its exit event.
+  }
+  return undefined;
+}
+
+function comm(pid: number): string | undefined {
+  try {
+    return readFileSync(`/proc/${pid}/comm`, "utf8").trim();
+  } catch {
+    return undefined;
+  }
+}
