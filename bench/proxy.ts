@@ -2,12 +2,12 @@
 // which spawns the upstream as user "bench"), and through configurable-http-proxy, and prints every number
 // as a ratio to "direct" from the same run. See bench/README.md.
 //
-//   npm run build && npm run bench:proxy [-- --seconds 8 --warmup 2 --no-pin --cpu-prof DIR]
+//   npm run build && npm run bench:proxy [-- --rounds 3 --only http,ws,start --no-pin ...]   (--help for all)
 //
 // Exit status: 0 when the bench ran (whether or not the targets were met), 1 when the bench itself broke.
 import { spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import http from "node:http";
 import os from "node:os";
 import { join, resolve } from "node:path";
@@ -26,6 +26,7 @@ const PREFIX = `/user/${USER}/`;
 
 const TARGETS = { httpRatio: 0.3, wsRatio: 0.7, coldStartMs: 250, idleRssMiB: 60 };
 const WRK = { threads: 2, connections: 64 };
+const WS = { size: 64, roundTrips: 2000, warmupTrips: 200, conns: 8, window: 64, seconds: 5 };
 const COLD_RUNS = 5;
 const COLD_POLL_MS = 5;
 const IDLE_WAIT_MS = 2_000;
@@ -34,29 +35,43 @@ const CLK_TCK = 100; // USER_HZ, what /proc/<pid>/stat counts in; 100 on every L
 
 // ---------------------------------------------------------------------------------------------- options
 
-const { values: opts } = parseArgs({
-  options: {
-    seconds: { type: "string", default: "8" },
-    warmup: { type: "string", default: "2" },
-    "no-pin": { type: "boolean", default: false },
-    "cpu-prof": { type: "string" },
-    only: { type: "string", default: "http,ws,start" },
-    help: { type: "boolean", short: "h", default: false },
-  },
-});
+function parseOptions() {
+  try {
+    return parseArgs({
+      options: {
+        seconds: { type: "string", default: "8" },
+        warmup: { type: "string", default: "2" },
+        "no-pin": { type: "boolean", default: false },
+        "cpu-prof": { type: "string" },
+        "daemon-flags": { type: "string", default: "" },
+        only: { type: "string", default: "http,ws,start" },
+        rounds: { type: "string", default: "1" },
+        help: { type: "boolean", short: "h", default: false },
+      },
+    });
+  } catch (err) {
+    process.stderr.write(`bench: ${(err as Error).message}\nRun with --help for the options.\n`);
+    process.exit(2);
+  }
+}
+const { values: opts } = parseOptions();
 if (opts.help) {
   process.stdout.write(
-    "Usage: node dist/bench/proxy.js [--seconds 8] [--warmup 2] [--no-pin] [--cpu-prof DIR] [--only http,ws,start]\n" +
-      "  --seconds N     measured seconds per wrk run (1..60)\n" +
-      "  --warmup N      wrk warm-up seconds before each measured run (0..30)\n" +
-      "  --no-pin        do not pin clients to CPU 0 and servers to CPU 1 (taskset)\n" +
-      "  --cpu-prof DIR  run the slicehub daemon under node --cpu-prof, profile written to DIR at the end\n" +
-      "  --only LIST     which parts to run: http, ws, start (cold start and idle RSS); default all\n",
+    "Usage: node dist/bench/proxy.js [options]   (npm run bench:proxy -- [options], after npm run build)\n" +
+      "  --seconds N         measured seconds per wrk run (1..60, default 8)\n" +
+      "  --warmup N          wrk warm-up seconds before each measured run (0..30, default 2)\n" +
+      "  --rounds N          run direct, slicehub, chp N times in turn (1..9) and report each one's median run\n" +
+      "  --only LIST         which parts to run: http, ws, start (cold start and idle RSS); default all\n" +
+      "  --no-pin            do not pin clients to CPU 0 and servers to CPU 1 (taskset)\n" +
+      "  --cpu-prof DIR      run the slicehub daemon under node --cpu-prof; the profile lands in DIR at the end\n" +
+      "  --daemon-flags S    extra node flags for every slicehub daemon, e.g. --daemon-flags=\"--max-semi-space-size=1\"\n",
   );
   process.exit(0);
 }
 const SECONDS = boundedInt("seconds", opts.seconds, 1, 60);
 const WARMUP = boundedInt("warmup", opts.warmup, 0, 30);
+const DAEMON_FLAGS = opts["daemon-flags"]!.split(/\s+/).filter(Boolean);
+const ROUNDS = boundedInt("rounds", opts.rounds, 1, 9);
 const PARTS = new Set(opts.only!.split(",").map((x) => x.trim()));
 for (const part of PARTS) {
   if (!["http", "ws", "start"].includes(part)) {
@@ -74,9 +89,12 @@ function boundedInt(name: string, v: string | undefined, min: number, max: numbe
   return n;
 }
 
-// CPU placement. With two cores, clients (wrk, ws-client) get CPU 0 and everything measured (upstream,
-// slicehub, chp) gets CPU 1, so the load generator never steals cycles from the path being measured and a
-// proxy competes with the upstream for one core, as it would on a loaded host.
+// CPU placement. Three parties and two cores, so two of them share one. Clients (wrk, ws-client) get CPU 0
+// and the server side (upstream, slicehub, chp) gets the rest: the load generator never steals cycles from
+// what is measured, and every path gets the same server-side CPU budget. Direct, the upstream has that core to
+// itself; through a proxy, proxy and upstream split it, so a ratio says how much of the budget the proxy
+// leaves to the application. (Giving the proxy a core of its own instead would hand the proxied paths more
+// CPU than the direct one.) The upstream slicehub spawns inherits the daemon's affinity.
 const cpus = os.availableParallelism();
 const PIN = !opts["no-pin"] && cpus >= 2 && existsSync("/usr/bin/taskset");
 const CLIENT_CPUS = "0";
@@ -104,7 +122,8 @@ const foreignGroups = new Set<number>();
 function launch(name: string, argv: string[], options: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): Proc {
   const [cmd, ...args] = argv;
   const child = spawn(cmd!, args, { cwd: options.cwd ?? ROOT, env: options.env ?? process.env, detached: true, stdio: ["ignore", "pipe", "pipe"] });
-  const p: Proc = { name, child, output: "", exited: new Promise((r) => child.once("exit", () => r())) };
+  // A failed spawn (ENOENT) emits "error" and never "exit".
+  const p: Proc = { name, child, output: "", exited: new Promise((r) => (child.once("exit", () => r()), child.once("error", () => r()))) };
   const keep = (d: Buffer) => {
     p.output = (p.output + d.toString()).slice(-OUTPUT_KEEP);
   };
@@ -139,8 +158,8 @@ async function stop(p: Proc, graceMs = 5_000): Promise<void> {
 }
 
 /** Runs argv to completion (bounded by timeoutMs) and returns its stdout; throws on failure. */
-async function run(name: string, argv: string[], timeoutMs: number, env?: NodeJS.ProcessEnv): Promise<string> {
-  const p = launch(name, argv, { env });
+async function run(name: string, argv: string[], timeoutMs: number): Promise<string> {
+  const p = launch(name, argv);
   let stdout = "";
   p.child.stdout!.on("data", (d: Buffer) => (stdout += d.toString()));
   const timedOut = await Promise.race([p.exited.then(() => false), sleep(timeoutMs).then(() => true)]);
@@ -180,11 +199,18 @@ function request(url: string, init: { method?: string; headers?: Record<string, 
   });
 }
 
+/** Thrown from an `until` check to stop waiting at once (other errors count as "not yet"). */
+class Fatal extends Error {}
+
 /** Polls until `check` is true; bounded by timeoutMs. */
 async function until(what: string, timeoutMs: number, everyMs: number, check: () => Promise<boolean>, onFail?: () => string): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
-    if (await check().catch(() => false)) return;
+    const ok = await check().catch((err: unknown) => {
+      if (err instanceof Fatal) throw new Error(`${what}: ${err.message}${onFail ? `\n${onFail()}` : ""}`);
+      return false;
+    });
+    if (ok) return;
     await sleep(everyMs);
   }
   throw new Error(`${what}: not within ${timeoutMs / 1000} s${onFail ? `\n${onFail()}` : ""}`);
@@ -285,8 +311,8 @@ interface WrkResult {
   p50ms: number;
   p99ms: number;
   requests: number;
-  errors: number;
-  non2xx: number;
+  /** "0", or the non-zero counts by kind, e.g. "17 timeout, 2 non-2xx" (wrk's default timeout is 2 s). */
+  errors: string;
   transferPerS: string;
   cpu: Record<string, number>;
 }
@@ -299,7 +325,7 @@ function toMs(v: string, unit: string): number {
   return n * s;
 }
 
-export function parseWrk(out: string): Omit<WrkResult, "cpu"> {
+function parseWrk(out: string): Omit<WrkResult, "cpu"> {
   const num = (re: RegExp) => {
     const m = re.exec(out);
     if (!m) throw new Error(`wrk output has no ${re}:\n${out}`);
@@ -310,13 +336,20 @@ export function parseWrk(out: string): Omit<WrkResult, "cpu"> {
     return toMs(m[1]!, m[2]!);
   };
   const sock = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out);
+  const kinds: [string, number][] = [
+    ["connect", Number(sock?.[1] ?? 0)],
+    ["read", Number(sock?.[2] ?? 0)],
+    ["write", Number(sock?.[3] ?? 0)],
+    ["timeout", Number(sock?.[4] ?? 0)],
+    ["non-2xx", Number(/Non-2xx or 3xx responses: (\d+)/.exec(out)?.[1] ?? 0)],
+  ];
+  const errors = kinds.filter(([, n]) => n > 0).map(([k, n]) => `${n} ${k}`).join(", ") || "0";
   return {
     rps: Number(num(/^Requests\/sec:\s+([\d.]+)/m)[1]),
     p50ms: p(50),
     p99ms: p(99),
     requests: Number(num(/^\s*(\d+) requests in/m)[1]),
-    errors: sock ? sock.slice(1).reduce((a, b) => a + Number(b), 0) : 0,
-    non2xx: Number(/Non-2xx or 3xx responses: (\d+)/.exec(out)?.[1] ?? 0),
+    errors,
     transferPerS: /^Transfer\/sec:\s+(\S+)/m.exec(out)?.[1] ?? "?",
   };
 }
@@ -402,16 +435,15 @@ async function startHub(): Promise<Hub> {
   const configPath = hubConfig(dir, port, info);
   const profDir = opts["cpu-prof"] ? resolve(opts["cpu-prof"]) : undefined;
   if (profDir) mkdirSync(profDir, { recursive: true });
-  const nodeFlags = profDir ? ["--cpu-prof", "--cpu-prof-dir", profDir] : [];
+  const nodeFlags = [...DAEMON_FLAGS, ...(profDir ? ["--cpu-prof", "--cpu-prof-dir", profDir] : [])];
   // The upstream it spawns inherits this affinity, so both land on the server CPU.
   const proc = launch("slicehub", pinned(SERVER_CPUS, [NODE, ...nodeFlags, CLI, "start", "--config", configPath]), { cwd: dir });
   const h: Hub = { proc, url: `http://127.0.0.1:${port}`, configPath, serverStarted: false };
   hub = h;
   await until("slicehub answering GET /hub/api", 20_000, 20, async () => {
-    if (!alive(proc)) throw new Error("exited");
+    if (!alive(proc)) throw new Fatal(`slicehub exited (${proc.child.exitCode ?? proc.child.signalCode})`);
     return (await request(`${h.url}/hub/api`)).status === 200;
   }, () => proc.output);
-  if (!alive(proc)) throw new Error(`slicehub exited:\n${proc.output}`);
 
   h.token = (await run("slicehub token", [NODE, CLI, "token", USER, "--create", "--config", configPath], 20_000)).trim();
   if (!/^\S{16,}$/.test(h.token)) throw new Error(`slicehub token printed no token: ${JSON.stringify(h.token)}`);
@@ -421,15 +453,27 @@ async function startHub(): Promise<Hub> {
   h.serverStarted = true;
   if (started.status !== 201 && started.status !== 202) throw new Error(`POST /hub/api/users/${USER}/server answered ${started.status}: ${started.body}`);
   await until(`the ${USER} server ready`, 30_000, 50, async () => {
+    if (!alive(proc)) throw new Fatal("slicehub exited");
     const r = await request(`${h.url}/hub/api/users/${USER}`, { headers: auth });
-    if (r.status !== 200) throw new Error(`GET /hub/api/users/${USER}: ${r.status}`);
-    const model = JSON.parse(r.body) as { servers?: Record<string, { ready?: boolean }> };
-    return model.servers?.[""]?.ready === true;
+    if (r.status !== 200) throw new Fatal(`GET /hub/api/users/${USER} answered ${r.status}: ${r.body}`);
+    const model = JSON.parse(r.body) as { servers?: Record<string, { ready?: boolean; pending?: string | null }> };
+    const server = model.servers?.[""];
+    if (!server) throw new Fatal(`the server is gone: its spawn failed. Its log:\n${serverLogs(dir)}`);
+    return server.ready === true;
   }, () => proc.output);
   await until("upstream info file", 5_000, 20, async () => existsSync(info));
   h.upstream = JSON.parse(readFileSync(info, "utf8")) as { pid: number; port: number };
   foreignGroups.add(h.upstream.pid);
   return h;
+}
+
+/** The tail of the user servers' logs under a hub's state dir (they go when the temp dir is removed). */
+function serverLogs(dir: string): string {
+  const logs = join(dir, "state", "logs");
+  if (!existsSync(logs)) return "(no logs)";
+  return readdirSync(logs)
+    .map((f) => `--- ${f}\n${readFileSync(join(logs, f), "utf8").slice(-4_000)}`)
+    .join("\n");
 }
 
 /** Stops the user server through the API (as an admin would), then the daemon. */
@@ -455,27 +499,62 @@ async function stopHub(h: Hub): Promise<void> {
   if (h.upstream) killGroup(h.upstream.pid, "SIGKILL");
 }
 
-/** One cold start: spawn to the first 200 from GET /hub/api, fresh state dir. */
-async function coldStart(): Promise<number> {
-  const dir = tempDir("cold");
-  const port = await freePort();
-  const configPath = hubConfig(dir, port);
-  const url = `http://127.0.0.1:${port}/hub/api`;
+/** Spawns argv and polls `url` every COLD_POLL_MS until it answers 200; ms from spawn to that answer. */
+async function timeToFirst200(name: string, argv: string[], url: string, options: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): Promise<number> {
   const t0 = performance.now();
-  const proc = launch("slicehub (cold start)", [NODE, CLI, "start", "--config", configPath], { cwd: dir });
+  const proc = launch(name, argv, options);
   try {
     const deadline = t0 + 20_000;
     while (performance.now() < deadline) {
-      if (!alive(proc)) throw new Error(`slicehub exited during cold start:\n${proc.output}`);
+      if (!alive(proc)) throw new Error(`${name} exited during start-up:\n${proc.output}`);
       const status = await request(url, { timeoutMs: 2_000 }).then((r) => r.status, () => 0);
       if (status === 200) return performance.now() - t0;
       await sleep(COLD_POLL_MS);
     }
-    throw new Error(`slicehub did not answer within 20 s:\n${proc.output}`);
+    throw new Error(`${name} did not answer within 20 s:\n${proc.output}`);
   } finally {
     await stop(proc);
+  }
+}
+
+/** One slicehub cold start: spawn to the first 200 from GET /hub/api, fresh config and state dir. */
+async function coldStart(): Promise<number> {
+  const dir = tempDir("cold");
+  try {
+    const port = await freePort();
+    const configPath = hubConfig(dir, port);
+    return await timeToFirst200("slicehub (cold start)", [NODE, ...DAEMON_FLAGS, CLI, "start", "--config", configPath], `http://127.0.0.1:${port}/hub/api`, { cwd: dir });
+  } finally {
     rmSync(dir, { recursive: true, force: true });
     tempDirs.delete(dir);
+  }
+}
+
+/** A bare node:http server: the baseline for start-up time and memory, what node itself needs. */
+async function bareNode(): Promise<{ argv: string[]; url: string }> {
+  const port = await freePort();
+  const script = "require('node:http').createServer((q, s) => s.end('ok')).listen(Number(process.argv[1]), '127.0.0.1')";
+  return { argv: [NODE, "-e", script, String(port)], url: `http://127.0.0.1:${port}/` };
+}
+
+async function coldStartBaseline(): Promise<number> {
+  const { argv, url } = await bareNode();
+  return timeToFirst200("node:http (cold start)", argv, url);
+}
+
+/** Idle RSS of the bare node:http server, read like slicehub's: IDLE_WAIT_MS after it first answered. */
+async function idleRssBaseline(): Promise<number> {
+  const { argv, url } = await bareNode();
+  const proc = launch("node:http (idle)", argv);
+  try {
+    await until("bare node:http server answering", 20_000, 20, async () => {
+      if (!alive(proc)) throw new Fatal("it exited");
+      return (await request(url)).status === 200;
+    }, () => proc.output);
+    await sleep(IDLE_WAIT_MS);
+    return rssMiB(proc.child.pid);
+  } finally {
+    await stop(proc);
   }
 }
 
@@ -495,7 +574,7 @@ async function startChp(upstreamPort: number): Promise<Chp> {
   const api = `http://127.0.0.1:${apiPort}/api/routes`;
   const auth = { Authorization: `token ${token}` };
   await until("configurable-http-proxy API", 20_000, 20, async () => {
-    if (!alive(proc)) throw new Error("exited");
+    if (!alive(proc)) throw new Fatal("configurable-http-proxy exited");
     return (await request(api, { headers: auth })).status === 200;
   }, () => proc.output);
   // The route JupyterHub would add for this server.
@@ -512,7 +591,7 @@ async function startChp(upstreamPort: number): Promise<Chp> {
 
 const fmtInt = (n: number) => Math.round(n).toLocaleString("en-US");
 const fmtMs = (ms: number) => (ms < 1 ? `${(ms * 1000).toFixed(0)}µs` : ms < 100 ? `${ms.toFixed(2)}ms` : `${ms.toFixed(0)}ms`);
-const fmtUs = (us: number) => (us < 1000 ? `${us.toFixed(0)}µs` : `${(us / 1000).toFixed(2)}ms`);
+const fmtUs = (us: number) => (us < 10 ? `${us.toFixed(1)}µs` : us < 1000 ? `${us.toFixed(0)}µs` : `${(us / 1000).toFixed(2)}ms`);
 const fmtRatio = (r: number) => (Number.isFinite(r) ? r.toFixed(2) : "n/a");
 const pct = (n: number | undefined) => (n === undefined ? "-" : `${n.toFixed(0)}%`);
 
@@ -520,6 +599,17 @@ function table(header: string[], rows: string[][]): string {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
   const line = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join("  ");
   return [line(header), line(widths.map((w) => "-".repeat(w))), ...rows.map(line)].join("\n");
+}
+
+/** CPU seconds the server side (upstream + proxy, if any) spent per request or message, in µs. */
+function serverCpuUs(cpu: Record<string, number>, perSecond: number): number {
+  return (((cpu.upstream ?? 0) + (cpu.proxy ?? 0)) / 100 / perSecond) * 1e6;
+}
+
+/** The run whose key is the median (the lower middle one for an even count). */
+function medianRun<T>(runs: T[], key: (r: T) => number): T {
+  const sorted = [...runs].sort((a, b) => key(a) - key(b));
+  return sorted[(sorted.length - 1) >> 1]!;
 }
 
 function median(xs: number[]): number {
@@ -553,7 +643,10 @@ async function main(): Promise<void> {
           `  the proxy and the upstream share it. So a ratio is the share of that CPU the proxy leaves to the app.`
       : `CPU placement: not pinned${opts["no-pin"] ? " (--no-pin)" : " (taskset missing or one CPU)"}; wrk, the proxy and the upstream share all ${cpus} CPUs.`,
   );
+  if (DAEMON_FLAGS.length) say(`slicehub daemons run with node ${DAEMON_FLAGS.join(" ")}`);
   say(`CPU columns: % of one core during the measured run; "other" = the rest of the machine (other jobs, unattributed kernel work).`);
+  say(`server CPU/req = (upstream + proxy CPU) / throughput; "× direct by CPU" = direct's server CPU per request / this path's:`);
+  say(`  the ratio a CPU-bound server side would see, and far less sensitive than req/s to other load on the machine.`);
   say();
 
   const results: {
@@ -564,13 +657,19 @@ async function main(): Promise<void> {
   } = {};
 
   // 1. Cold start, first, with nothing else of ours running.
+  // Interleaved with a bare node:http server's start, so both see the same machine.
   const colds: number[] = [];
+  const coldBase: number[] = [];
   if (PARTS.has("start")) {
-    for (let i = 0; i < COLD_RUNS; i++) colds.push(await coldStart());
+    for (let i = 0; i < COLD_RUNS; i++) {
+      colds.push(await coldStart());
+      coldBase.push(await coldStartBaseline());
+    }
     results.coldMs = median(colds);
   }
 
   // 2. slicehub with the bench user's server, idle RSS.
+  const bareRss = await idleRssBaseline();
   const h = await startHub();
   const up = h.upstream!;
   await sleep(IDLE_WAIT_MS);
@@ -599,33 +698,37 @@ async function main(): Promise<void> {
     say();
     results.http = {};
     for (const size of ["100b", "1mib"]) {
-      const bySize = {} as Record<PathName, WrkResult>;
-      for (const p of PATHS) {
-        bySize[p] = await wrk(`${base[p]}${PREFIX}${size}`, { upstream: up.pid, proxy: proxyPid[p] });
-        if (!alive(h.proc)) throw new Error(`slicehub died during the run:\n${h.proc.output}`);
+      const runs: Record<PathName, WrkResult[]> = { direct: [], slicehub: [], chp: [] };
+      for (let round = 0; round < ROUNDS; round++) {
+        for (const p of PATHS) {
+          runs[p].push(await wrk(`${base[p]}${PREFIX}${size}`, { upstream: up.pid, proxy: proxyPid[p] }));
+          if (!alive(h.proc)) throw new Error(`slicehub died during the run:\n${h.proc.output}`);
+        }
       }
+      const bySize = {} as Record<PathName, WrkResult>;
+      for (const p of PATHS) bySize[p] = medianRun(runs[p], (r) => r.rps);
       results.http[size] = bySize;
       const d = bySize.direct;
-      say(`HTTP GET ${PREFIX}${size} (${size === "100b" ? "100-byte" : "1 MiB"} body)`);
+      say(`HTTP GET ${PREFIX}${size} (${size === "100b" ? "100-byte" : "1 MiB"} body)${ROUNDS > 1 ? `, median of ${ROUNDS} rounds` : ""}`);
       say(
         table(
-          ["path", "req/s", "× direct", "p50", "p99", "transfer/s", "errors", "CPU upstream", "CPU proxy", "CPU wrk", "CPU other", "proxy CPU/req"],
+          ["path", "req/s", "× direct", "p50", "p99", "transfer/s", "errors", "CPU upstream", "CPU proxy", "CPU wrk", "CPU other", "server CPU/req", "× direct by CPU"],
           PATHS.map((p) => {
             const r = bySize[p];
-            const proxyCpu = r.cpu.proxy;
             return [
               p,
-              fmtInt(r.rps),
+              fmtInt(r.rps) + (ROUNDS > 1 ? ` (${runs[p].map((x) => fmtInt(x.rps)).join(" ")})` : ""),
               fmtRatio(r.rps / d.rps),
               fmtMs(r.p50ms),
               fmtMs(r.p99ms),
               r.transferPerS,
-              String(r.errors + r.non2xx),
+              r.errors,
               pct(r.cpu.upstream),
-              pct(proxyCpu),
+              pct(r.cpu.proxy),
               pct(r.cpu.wrk),
               pct(r.cpu.other),
-              proxyCpu === undefined ? "-" : fmtUs((proxyCpu / 100 / r.rps) * 1e6),
+              fmtUs(serverCpuUs(r.cpu, r.rps)),
+              fmtRatio(serverCpuUs(d.cpu, d.rps) / serverCpuUs(r.cpu, r.rps)),
             ];
           }),
         ),
@@ -639,50 +742,77 @@ async function main(): Promise<void> {
     const wsUrl = (p: PathName) => `${base[p].replace(/^http/, "ws")}${PREFIX}ws`;
     const lat = {} as Record<PathName, WsLatency>;
     const thr = {} as Record<PathName, WsThroughput & { cpu: Record<string, number> }>;
+    const latRuns: Record<PathName, WsLatency[]> = { direct: [], slicehub: [], chp: [] };
+    const thrRuns: Record<PathName, (WsThroughput & { cpu: Record<string, number> })[]> = { direct: [], slicehub: [], chp: [] };
+    for (let round = 0; round < ROUNDS; round++) {
+      for (const p of PATHS) {
+        latRuns[p].push(await wsClient<WsLatency>(["latency", wsUrl(p), "--count", String(WS.roundTrips), "--warmup", String(WS.warmupTrips), "--size", String(WS.size)], 60));
+        const args = ["throughput", wsUrl(p), "--conns", String(WS.conns), "--window", String(WS.window), "--seconds", String(WS.seconds), "--warmup-s", "1", "--size", String(WS.size)];
+        thrRuns[p].push(await wsClient<WsThroughput>(args, 60, { upstream: up.pid, proxy: proxyPid[p] }));
+      }
+    }
     for (const p of PATHS) {
-      lat[p] = await wsClient<WsLatency>(["latency", wsUrl(p), "--count", "2000", "--warmup", "200", "--size", "64"], 60);
-      const args = ["throughput", wsUrl(p), "--conns", "8", "--window", "64", "--seconds", "5", "--warmup-s", "1", "--size", "64"];
-      thr[p] = await wsClient<WsThroughput>(args, 60, { upstream: up.pid, proxy: proxyPid[p] });
+      lat[p] = medianRun(latRuns[p], (r) => r.p50_us);
+      thr[p] = medianRun(thrRuns[p], (r) => r.msgs_per_s);
     }
     results.ws = { lat, thr };
-    say("Websocket echo, 64-byte binary messages");
+    say(`Websocket echo, ${WS.size}-byte binary messages${ROUNDS > 1 ? `, median of ${ROUNDS} rounds` : ""}`);
     say(
       table(
-        ["path", "RTT p50", "RTT p99", "p50 × direct", "msgs/s", "× direct", "CPU upstream", "CPU proxy", "CPU client", "CPU other"],
+        ["path", "RTT p50", "RTT p99", "p50 × direct", "msgs/s", "× direct", "CPU upstream", "CPU proxy", "CPU client", "CPU other", "server CPU/msg", "× direct by CPU"],
         PATHS.map((p) => [
           p,
           fmtUs(lat[p].p50_us),
           fmtUs(lat[p].p99_us),
           fmtRatio(lat[p].p50_us / lat.direct.p50_us),
-          fmtInt(thr[p].msgs_per_s) + (thr[p].capped ? " (capped)" : ""),
+          fmtInt(thr[p].msgs_per_s) + (thr[p].capped ? " (capped)" : "") + (ROUNDS > 1 ? ` (${thrRuns[p].map((x) => fmtInt(x.msgs_per_s)).join(" ")})` : ""),
           fmtRatio(thr[p].msgs_per_s / thr.direct.msgs_per_s),
           pct(thr[p].cpu.upstream),
           pct(thr[p].cpu.proxy),
           pct(thr[p].cpu.client),
           pct(thr[p].cpu.other),
+          fmtUs(serverCpuUs(thr[p].cpu, thr[p].msgs_per_s)),
+          fmtRatio(serverCpuUs(thr.direct.cpu, thr.direct.msgs_per_s) / serverCpuUs(thr[p].cpu, thr[p].msgs_per_s)),
         ]),
       ),
     );
-    say("RTT: 2000 sequential round trips on one connection after 200 warm-up.");
-    say("msgs/s: 8 connections, each with 16 messages in flight, counted for 5 s after a 1 s warm-up (CPU columns: this part).");
+    say(`RTT: ${WS.roundTrips} sequential round trips on one connection after ${WS.warmupTrips} warm-up.`);
+    say(`msgs/s: ${WS.conns} connections, each with ${WS.window} messages in flight, counted for ${WS.seconds} s after a 1 s warm-up (CPU columns: this part).`);
     say();
   }
 
   const loadedRss = rssMiB(h.proc.child.pid);
   say("Start-up and memory");
   if (results.coldMs !== undefined) {
-    say(`slicehub cold start (spawn → first 200 from GET /hub/api, fresh state dir, polled every ${COLD_POLL_MS} ms, not pinned):`);
-    say(`  runs ${colds.map((c) => c.toFixed(0)).join(", ")} ms → median ${results.coldMs.toFixed(0)} ms`);
+    const base = median(coldBase);
+    say(`cold start: spawn → first 200, polled every ${COLD_POLL_MS} ms, not pinned, ${COLD_RUNS} runs each, interleaved:`);
+    say(`  slicehub, GET /hub/api, fresh state   median ${results.coldMs.toFixed(0).padStart(4)} ms   (${colds.map((c) => c.toFixed(0)).join(", ")})`);
+    say(`  baseline: a bare node:http server     median ${base.toFixed(0).padStart(4)} ms   (${coldBase.map((c) => c.toFixed(0)).join(", ")})`);
+    say(`  → slicehub takes ${(results.coldMs / base).toFixed(1)} × the baseline, ${(results.coldMs - base).toFixed(0)} ms more`);
   }
-  say(`slicehub idle RSS (${IDLE_WAIT_MS / 1000} s after its server became ready, one route): ${results.idleRss.toFixed(1)} MiB; at the end of the run: ${loadedRss.toFixed(1)} MiB`);
-  say(`for comparison: configurable-http-proxy idle RSS (one route) ${chpIdleRss.toFixed(1)} MiB; the upstream (node + ws) ${upstreamRss.toFixed(1)} MiB`);
+  const mib = (v: number) => `${v.toFixed(1)} MiB`.padStart(9);
+  say(`idle RSS (VmRSS), ${IDLE_WAIT_MS / 1000} s after each was ready:`);
+  say(`  slicehub, one server routed         ${mib(results.idleRss)}   (${mib(loadedRss).trim()} at the end of the run)`);
+  say(`  baseline: a bare node:http server   ${mib(bareRss)}   → slicehub's own share ${mib(results.idleRss - bareRss).trim()}`);
+  say(`  configurable-http-proxy, one route  ${mib(chpIdleRss)}`);
+  say(`  the bench upstream (node:http + ws) ${mib(upstreamRss)}`);
   say();
 
   const ratio = (a: number, b: number) => a / b;
+  const httpRatio = (size: string) => {
+    const r = results.http![size]!;
+    return `${fmtRatio(ratio(r.slicehub.rps, r.direct.rps))} (by CPU ${fmtRatio(serverCpuUs(r.direct.cpu, r.direct.rps) / serverCpuUs(r.slicehub.cpu, r.slicehub.rps))})`;
+  };
+  const wsThr = results.ws?.thr;
   const checks: [string, number | undefined, (v: number) => string, (v: number) => boolean][] = [
-    [`slicehub req/s ≥ ${TARGETS.httpRatio} × direct, 100 B`, results.http && ratio(results.http["100b"]!.slicehub.rps, results.http["100b"]!.direct.rps), fmtRatio, (v) => v >= TARGETS.httpRatio],
-    [`slicehub req/s ≥ ${TARGETS.httpRatio} × direct, 1 MiB`, results.http && ratio(results.http["1mib"]!.slicehub.rps, results.http["1mib"]!.direct.rps), fmtRatio, (v) => v >= TARGETS.httpRatio],
-    [`slicehub ws msgs/s ≥ ${TARGETS.wsRatio} × direct`, results.ws && ratio(results.ws.thr.slicehub.msgs_per_s, results.ws.thr.direct.msgs_per_s), fmtRatio, (v) => v >= TARGETS.wsRatio],
+    [`slicehub req/s ≥ ${TARGETS.httpRatio} × direct, 100 B`, results.http && ratio(results.http["100b"]!.slicehub.rps, results.http["100b"]!.direct.rps), () => httpRatio("100b"), (v) => v >= TARGETS.httpRatio],
+    [`slicehub req/s ≥ ${TARGETS.httpRatio} × direct, 1 MiB`, results.http && ratio(results.http["1mib"]!.slicehub.rps, results.http["1mib"]!.direct.rps), () => httpRatio("1mib"), (v) => v >= TARGETS.httpRatio],
+    [
+      `slicehub ws msgs/s ≥ ${TARGETS.wsRatio} × direct`,
+      wsThr && ratio(wsThr.slicehub.msgs_per_s, wsThr.direct.msgs_per_s),
+      (v) => `${fmtRatio(v)} (by CPU ${fmtRatio(serverCpuUs(wsThr!.direct.cpu, wsThr!.direct.msgs_per_s) / serverCpuUs(wsThr!.slicehub.cpu, wsThr!.slicehub.msgs_per_s))})`,
+      (v) => v >= TARGETS.wsRatio,
+    ],
     [`cold start ≤ ${TARGETS.coldStartMs} ms (median of ${COLD_RUNS})`, results.coldMs, (v) => `${v.toFixed(0)} ms`, (v) => v <= TARGETS.coldStartMs],
     [`idle RSS ≤ ${TARGETS.idleRssMiB} MiB`, results.idleRss, (v) => `${v.toFixed(1)} MiB`, (v) => v <= TARGETS.idleRssMiB],
   ];
@@ -722,8 +852,10 @@ process.on("exit", () => {
   for (const g of foreignGroups) killGroup(g, "SIGKILL");
   for (const d of tempDirs) rmSync(d, { recursive: true, force: true });
 });
+let interrupted = false;
 for (const sig of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
   process.once(sig, () => {
+    interrupted = true;
     process.stderr.write(`\nbench: ${sig}, stopping everything\n`);
     void cleanup().finally(() => process.exit(130));
   });
@@ -732,6 +864,8 @@ for (const sig of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
 main().then(
   () => cleanup().then(() => process.exit(0)),
   (err: unknown) => {
+    // After a signal, the failures of what cleanup() killed are expected; the signal handler exits.
+    if (interrupted) return;
     process.stderr.write(`bench: ${(err as Error).stack ?? String(err)}\n`);
     void cleanup().finally(() => process.exit(1));
   },

@@ -149,8 +149,8 @@ describe("parseConfigText: schema", () => {
   });
 
   it("reports a wrong spawner.kind as the list of kinds", () => {
-    const text = `{ "spawner": { "kind": "systemd" } }`;
-    expect(errorsOf(text)).toEqual([`spawner.kind: must be one of "local" (${posOf(text, '"systemd"')})`]);
+    const text = `{ "spawner": { "kind": "docker" } }`;
+    expect(errorsOf(text)).toEqual([`spawner.kind: must be one of "local", "systemd" (${posOf(text, '"docker"')})`]);
   });
 
   it("reports a bad enum value and a bad version", () => {
