@@ -162,6 +162,8 @@ systemctl daemon-reload && systemctl start slicehub`]);
     expect(groups.filter((g) => g !== gid), `Groups: ${groups.join(" ")}`).toEqual([]);
     const helper = (await sh(["pgrep", "-f", "privileged-helper"])).trim().split("\n")[0]!;
     expect(await statusUid(helper)).toBe(0);
+    // The state (database, sessions) belongs to the unprivileged user.
+    expect(Number((await sh(["stat", "-c", "%u", join(dir, "state"), join(dir, "state", "slicehub.sqlite")])).trim().split("\n").every((u) => Number(u) === uidOf(SERVICE_USER)) ? 1 : 0)).toBe(1);
   });
 
   it("runs the root hooks in order before the server, shows their output and failures, and starts anyway", async () => {
@@ -284,6 +286,16 @@ systemctl daemon-reload && systemctl start slicehub`]);
       expect((await show(unit, "ActiveState")).ActiveState).toBe("active");
     }
     expect(await journal()).toMatch(/adopted running server/);
+  });
+
+  it("exits when the privileged helper dies, and comes back with the servers still running", async () => {
+    const before = (await show("slicehub.service", "MainPID")).MainPID!;
+    const helper = (await sh(["pgrep", "-f", "privileged-helper"])).trim().split("\n")[0]!;
+    await sh(["kill", "-9", helper]);
+    await waitForHub(before);
+    expect(await journal()).toMatch(/the privileged helper exited; exiting so the service manager restarts slicehub/);
+    expect((await show("slicehub-server-alice.service", "ActiveState")).ActiveState).toBe("active");
+    expect((await alice.request("/user/alice/api/status")).status).toBe(200);
   });
 
   it("stops units the store does not know when it starts", async () => {
