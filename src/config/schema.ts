@@ -57,7 +57,52 @@ export const DevAuthSchema = z
   })
   .describe("Development login (no password). Refused unless `listen` is a loopback address.");
 
-export const AuthSchema = z.discriminatedUnion("kind", [DevAuthSchema]).describe("How people log in.");
+const email = z.string().max(320).regex(/^[^@\s]+@[^@\s]+\.[^@\s]+$/, "not an email address").transform((e) => e.toLowerCase());
+const domain = z
+  .string()
+  .max(253)
+  .regex(/^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/i, "not a domain name like example.org")
+  .transform((d) => d.toLowerCase());
+
+export const OidcAuthSchema = z
+  .strictObject({
+    kind: z.literal("oidc").describe("OpenID Connect login (Google by default, or any issuer with discovery)."),
+    issuer: z
+      .string()
+      .url()
+      .default("https://accounts.google.com")
+      .describe("The provider's issuer URL; its /.well-known/openid-configuration is read at start."),
+    client_id: z.string().min(1).max(500).describe("The OAuth client id registered with the provider."),
+    client_secret_file: z
+      .string()
+      .startsWith("/")
+      .optional()
+      .describe("File holding the client secret (read at start, as root when started as root). Else $CREDENTIALS_DIRECTORY/oidc-client-secret."),
+    client_secret: z
+      .string()
+      .min(1)
+      .optional()
+      .describe("The client secret inline: only accepted when the config file is not readable by group or others (mode 0600)."),
+    scopes: z.array(z.string().regex(/^[\x21\x23-\x5b\x5d-\x7e]+$/, "not a scope")).default(["openid", "email", "profile"]).describe("Scopes asked for."),
+    allowed_users: z.array(email).default([]).describe("Emails that may log in."),
+    allowed_domains: z
+      .array(domain)
+      .default([])
+      .describe("Domains whose users may log in: Google's hd claim for Google, else the verified email's domain; exact match, never a suffix."),
+    admin_users: z.array(email).default([]).describe("Emails of hub admins (they may log in even if not otherwise allowed)."),
+    blocked_users: z.array(email).default([]).describe("Emails that may never log in, whatever else says."),
+    username: z
+      .union([z.enum(["email_local", "email"]), z.strictObject({ claim: z.string().min(1).max(100) })])
+      .default("email_local")
+      .describe('How the hub user name is made: the email\'s local part, the whole email, or {"claim": "name"}; normalised to a safe name.'),
+    on_removal: z
+      .enum(["stop", "keep"])
+      .default("stop")
+      .describe("When a reload removes or blocks a user: stop their servers too (sessions and tokens always end)."),
+  })
+  .describe("OpenID Connect login.");
+
+export const AuthSchema = z.discriminatedUnion("kind", [DevAuthSchema, OidcAuthSchema]).describe("How people log in.");
 
 const envName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "not a valid environment variable name");
 
@@ -239,5 +284,6 @@ export const ConfigSchema = z
 
 export type Config = z.infer<typeof ConfigSchema>;
 export type AuthConfig = Config["auth"];
+export type OidcAuthConfig = z.infer<typeof OidcAuthSchema>;
 export type SpawnerConfig = Config["spawner"];
 export type SystemdSpawnerConfig = z.infer<typeof SystemdSpawnerSchema>;

@@ -77,4 +77,23 @@ export const MIGRATIONS: readonly string[] = [
   );
   CREATE INDEX spawn_events_server ON spawn_events(server_id, spawn_id, id);
   `,
+  /* 2: who a hub user is at their identity provider. (issuer, subject) is what identifies a person; the
+        email may change. One identity per user name, so a second subject mapping to a taken name is refused. */ `
+  CREATE TABLE identities (
+    issuer TEXT NOT NULL,
+    subject TEXT NOT NULL,
+    user_id INTEGER NOT NULL UNIQUE REFERENCES users(id) ON DELETE CASCADE,
+    email TEXT,
+    created INTEGER NOT NULL,
+    last_login INTEGER NOT NULL,
+    PRIMARY KEY (issuer, subject)
+  );
+  CREATE TABLE login_attempts (
+    state_hash TEXT PRIMARY KEY,
+    nonce TEXT NOT NULL,
+    code_verifier TEXT NOT NULL,
+    next TEXT NOT NULL,
+    expires_at INTEGER NOT NULL
+  );
+  `,
 ];

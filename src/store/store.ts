@@ -77,6 +77,15 @@ export interface SessionRow {
   last_seen: number;
 }
 
+export interface IdentityRow {
+  issuer: string;
+  subject: string;
+  user_id: number;
+  email: string | null;
+  created: number;
+  last_login: number;
+}
+
 export interface UserQuery {
   state?: "active" | "ready" | "inactive";
   nameFilter?: string;
@@ -375,6 +384,73 @@ export class Store {
       this.db.prepare("DELETE FROM sessions WHERE hash = ?").run(s.hash);
       this.deleteTokensForSession(s.public_id);
     });
+  }
+
+  // ---- identities (who a user is at the identity provider)
+
+  getIdentity(issuer: string, subject: string): IdentityRow | undefined {
+    return this.db.prepare("SELECT * FROM identities WHERE issuer = ? AND subject = ?").get(issuer, subject) as IdentityRow | undefined;
+  }
+
+  getIdentityOfUser(userId: number): IdentityRow | undefined {
+    return this.db.prepare("SELECT * FROM identities WHERE user_id = ?").get(userId) as IdentityRow | undefined;
+  }
+
+  /** Records a first login; updates email and time on later ones. */
+  saveIdentity(i: { issuer: string; subject: string; userId: number; email: string | null }): void {
+    const now = Date.now();
+    this.db
+      .prepare(
+        `INSERT INTO identities (issuer, subject, user_id, email, created, last_login) VALUES (?, ?, ?, ?, ?, ?)
+         ON CONFLICT(issuer, subject) DO UPDATE SET email = excluded.email, last_login = excluded.last_login`,
+      )
+      .run(i.issuer, i.subject, i.userId, i.email, now, now);
+  }
+
+  listIdentities(): (IdentityRow & { user_name: string })[] {
+    return this.db.prepare("SELECT i.*, u.name AS user_name FROM identities i JOIN users u ON u.id = i.user_id").all() as (IdentityRow & { user_name: string })[];
+  }
+
+  // ---- OIDC login attempts: short-lived, single use; the state is stored hashed
+
+  saveLoginAttempt(a: { state: string; nonce: string; codeVerifier: string; next: string; ttlMs: number }): void {
+    const now = Date.now();
+    this.db.prepare("DELETE FROM login_attempts WHERE expires_at <= ?").run(now);
+    this.db
+      .prepare("INSERT INTO login_attempts (state_hash, nonce, code_verifier, next, expires_at) VALUES (?, ?, ?, ?, ?)")
+      .run(sha256(a.state), a.nonce, a.codeVerifier, a.next, now + a.ttlMs);
+  }
+
+  /** Single use: deleted whether or not it is still valid. */
+  takeLoginAttempt(state: string): { nonce: string; codeVerifier: string; next: string } | undefined {
+    return this.transaction(() => {
+      const hash = sha256(state);
+      const row = this.db.prepare("SELECT * FROM login_attempts WHERE state_hash = ?").get(hash) as
+        | { nonce: string; code_verifier: string; next: string; expires_at: number }
+        | undefined;
+      if (!row) return undefined;
+      this.db.prepare("DELETE FROM login_attempts WHERE state_hash = ?").run(hash);
+      return row.expires_at > Date.now() ? { nonce: row.nonce, codeVerifier: row.code_verifier, next: row.next } : undefined;
+    });
+  }
+
+  // ---- access follows the config: ending a user's sessions and tokens
+
+  /** Ends every browser session and revokes every API and OAuth token of a user (server tokens stay). */
+  revokeUserAccess(userId: number): { sessions: number; tokens: number } {
+    return this.transaction(() => {
+      const sessions = this.db.prepare("DELETE FROM sessions WHERE user_id = ?").run(userId).changes;
+      const tokens = this.db.prepare("DELETE FROM api_tokens WHERE user_id = ? AND kind != 'server'").run(userId).changes;
+      return { sessions, tokens };
+    });
+  }
+
+  setAdmin(userId: number, admin: boolean): void {
+    this.db.prepare("UPDATE users SET admin = ? WHERE id = ?").run(admin ? 1 : 0, userId);
+  }
+
+  allUsers(): UserRow[] {
+    return this.db.prepare("SELECT * FROM users ORDER BY id").all() as UserRow[];
   }
 
   // ---- spawn events
