@@ -140,12 +140,12 @@ describe("parseConfigText: schema", () => {
 
   it("reports a wrong auth.kind as the list of kinds", () => {
     const text = `{ "auth": { "kind": "oidc" } }`;
-    expect(errorsOf(text)).toEqual([`auth.kind: must be one of "dev" (${posOf(text, '"oidc"')})`]);
+    expect(errorsOf(text)).toEqual([`auth.kind: must be one of "dev", "oidc" (${posOf(text, '"oidc"')})`]);
   });
 
   it("reports a missing auth.kind at the auth object", () => {
     const text = `{ "auth": { "admin_users": [] } }`;
-    expect(errorsOf(text)).toEqual([`auth.kind: missing, must be one of "dev" (${posOf(text, '{ "admin')})`]);
+    expect(errorsOf(text)).toEqual([`auth.kind: missing, must be one of "dev", "oidc" (${posOf(text, '{ "admin')})`]);
   });
 
   it("reports a wrong spawner.kind as the list of kinds", () => {
