@@ -139,8 +139,8 @@ describe("parseConfigText: schema", () => {
   });
 
   it("reports a wrong auth.kind as the list of kinds", () => {
-    const text = `{ "auth": { "kind": "oidc" } }`;
-    expect(errorsOf(text)).toEqual([`auth.kind: must be one of "dev", "oidc" (${posOf(text, '"oidc"')})`]);
+    const text = `{ "auth": { "kind": "saml" } }`;
+    expect(errorsOf(text)).toEqual([`auth.kind: must be one of "dev", "oidc" (${posOf(text, '"saml"')})`]);
   });
 
   it("reports a missing auth.kind at the auth object", () => {
