@@ -230,6 +230,12 @@ export class Lifecycle {
     log.info("server stopped");
   }
 
+  /** Live memory and CPU of a running server, where the spawner can tell (the systemd one reads its cgroup). */
+  async usage(server: ServerRow): Promise<{ memoryBytes?: number; cpuSeconds?: number } | undefined> {
+    if (server.state !== "running" || !server.spawner_state || !this.d.spawner.usage) return undefined;
+    return this.d.spawner.usage(JSON.parse(server.spawner_state) as SpawnerState).catch(() => undefined);
+  }
+
   /** Past events of the current (or last) spawn and a subscription to the ones to come. */
   progress(serverId: number, onEvent: (ev: ProgressEvent) => void): { past: ProgressEvent[]; unsubscribe: () => void } {
     const server = this.d.store.getServerById(serverId);

@@ -78,16 +78,20 @@ export const MIGRATIONS: readonly string[] = [
   CREATE INDEX spawn_events_server ON spawn_events(server_id, spawn_id, id);
   `,
   /* 2: who a hub user is at their identity provider. (issuer, subject) is what identifies a person; the
-        email may change. One identity per user name, so a second subject mapping to a taken name is refused. */ `
+        email may change. One identity per user name, so a second subject mapping to a taken name is refused.
+        The claims access decisions use (email, email_verified, hd) are kept so a config reload can re-decide.
+        Users an admin blocked from the admin page. */ `
   CREATE TABLE identities (
     issuer TEXT NOT NULL,
     subject TEXT NOT NULL,
     user_id INTEGER NOT NULL UNIQUE REFERENCES users(id) ON DELETE CASCADE,
     email TEXT,
+    claims TEXT NOT NULL DEFAULT '{}',
     created INTEGER NOT NULL,
     last_login INTEGER NOT NULL,
     PRIMARY KEY (issuer, subject)
   );
+  ALTER TABLE users ADD COLUMN blocked INTEGER NOT NULL DEFAULT 0;
   CREATE TABLE login_attempts (
     state_hash TEXT PRIMARY KEY,
     nonce TEXT NOT NULL,

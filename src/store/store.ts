@@ -11,6 +11,7 @@ export interface UserRow {
   id: number;
   name: string;
   admin: number;
+  blocked: number;
   created: number;
   last_activity: number | null;
 }
@@ -82,6 +83,8 @@ export interface IdentityRow {
   subject: string;
   user_id: number;
   email: string | null;
+  /** JSON of the claims access decisions use: email, email_verified, hd. */
+  claims: string;
   created: number;
   last_login: number;
 }
@@ -397,14 +400,18 @@ export class Store {
   }
 
   /** Records a first login; updates email and time on later ones. */
-  saveIdentity(i: { issuer: string; subject: string; userId: number; email: string | null }): void {
+  saveIdentity(i: { issuer: string; subject: string; userId: number; email: string | null; claims: object }): void {
     const now = Date.now();
     this.db
       .prepare(
-        `INSERT INTO identities (issuer, subject, user_id, email, created, last_login) VALUES (?, ?, ?, ?, ?, ?)
-         ON CONFLICT(issuer, subject) DO UPDATE SET email = excluded.email, last_login = excluded.last_login`,
+        `INSERT INTO identities (issuer, subject, user_id, email, claims, created, last_login) VALUES (?, ?, ?, ?, ?, ?, ?)
+         ON CONFLICT(issuer, subject) DO UPDATE SET email = excluded.email, claims = excluded.claims, last_login = excluded.last_login`,
       )
-      .run(i.issuer, i.subject, i.userId, i.email, now, now);
+      .run(i.issuer, i.subject, i.userId, i.email, JSON.stringify(i.claims), now, now);
+  }
+
+  setBlocked(userId: number, blocked: boolean): void {
+    this.db.prepare("UPDATE users SET blocked = ? WHERE id = ?").run(blocked ? 1 : 0, userId);
   }
 
   listIdentities(): (IdentityRow & { user_name: string })[] {
