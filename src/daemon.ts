@@ -10,6 +10,7 @@ import { LocalSpawner } from "../spawners/local.js";
 import { HelperClient } from "../spawners/privileged/client.js";
 import type { Spawner } from "../spawners/spawner.js";
 import { SystemdSpawner } from "../spawners/systemd/spawner.js";
+import { enforceAccess } from "./access.js";
 import { createHubApp } from "./app.js";
 import { embeddedDefaultConfig, loadConfigFile } from "./config/load.js";
 import type { Config } from "./config/schema.js";
@@ -116,6 +117,9 @@ export async function runDaemon(configPath: string | undefined): Promise<void> {
   const db = store;
   lifecycle = new Lifecycle({ store: db, spawner, table, config: () => config, log, hubApiUrl: internalApiUrl(config) });
   await lifecycle.adoptAll();
+  // The config may have changed while the hub was down.
+  await enforceAccess(config, db, lifecycle, log);
+  const lc = lifecycle;
   const app = createHubApp({ store: db, lifecycle, config: () => config, log });
   fetch = app.fetch;
   lifecycle.startWatching();
@@ -131,6 +135,7 @@ export async function runDaemon(configPath: string | undefined): Promise<void> {
         (next) => {
           config = next;
           setLogLevel(config.log_level);
+          void enforceAccess(next, db, lc, log).catch((err: unknown) => log.error("applying access changes failed", { error: err }));
         },
         log,
       )
@@ -141,7 +146,6 @@ export async function runDaemon(configPath: string | undefined): Promise<void> {
   log.info("slicehub is listening", { url: config.listen, public_url: config.public_url ?? config.listen, startup_ms: Math.round(ms), adopted: table.size });
 
   let stopping = false;
-  const lc = lifecycle;
   const shutdown = (signal: string) => {
     if (stopping) return;
     stopping = true;

@@ -17,7 +17,7 @@ export function identify(hub: Hub): MiddlewareHandler<HubEnv> {
     if (m) {
       const token = hub.store.findToken(m[2]!);
       const user = token && hub.store.getUserById(token.user_id);
-      if (token && user) {
+      if (token && user && !user.blocked) {
         c.set("who", { user, via: "token", token, scopes: tokenScopes(JSON.parse(token.scopes) as string[], user) });
       } else {
         c.set("tokenRejected", true);
@@ -25,7 +25,7 @@ export function identify(hub: Hub): MiddlewareHandler<HubEnv> {
     } else {
       const session = readSession(c, hub.store, hub.config());
       const user = session && hub.store.getUserById(session.user_id);
-      if (session && user) c.set("who", { user, via: "session", session, scopes: expandScopes(roleScopes(user)) });
+      if (session && user && !user.blocked) c.set("who", { user, via: "session", session, scopes: expandScopes(roleScopes(user)) });
     }
     await next();
   };

@@ -1,0 +1,49 @@
+// Allow-lists are authoritative: when the config (or an admin) takes someone's access away, their browser
+// sessions and API tokens end at once and, unless the config says otherwise, their servers stop. Admin
+// rights follow the config both ways.
+import { decideAccess } from "../auth/decide.js";
+import type { Config } from "./config/schema.js";
+import type { Lifecycle } from "./lifecycle.js";
+import type { Logger } from "./log.js";
+import type { Store, UserRow } from "./store/store.js";
+
+/** Why this user may no longer use the hub under `cfg`, or undefined if they may (and whether as admin). */
+export function accessUnder(cfg: Config, store: Store, user: UserRow): { allowed: false; why: string } | { allowed: true; admin?: boolean } {
+  if (user.blocked) return { allowed: false, why: "blocked by an admin" };
+  const auth = cfg.auth;
+  if (auth.kind === "dev") {
+    if (auth.allowed_users && !auth.allowed_users.includes(user.name)) return { allowed: false, why: "not in auth.allowed_users" };
+    return { allowed: true, admin: auth.admin_users.includes(user.name) };
+  }
+  const identity = store.getIdentityOfUser(user.id);
+  // Users who never logged in through the provider (made with the API or `slicehub token --create`) are
+  // governed by their tokens, which an admin revokes; the allow-lists speak of emails they do not have.
+  if (!identity) return { allowed: true };
+  const claims = JSON.parse(identity.claims) as Record<string, unknown>;
+  const decision = decideAccess(auth, { ...claims, iss: identity.issuer, sub: identity.subject });
+  return decision.ok ? { allowed: true, admin: decision.admin } : { allowed: false, why: decision.message };
+}
+
+/** Apply `cfg` to every known user; returns the names whose access ended. */
+export async function enforceAccess(cfg: Config, store: Store, lifecycle: Lifecycle, log: Logger): Promise<string[]> {
+  const ended: string[] = [];
+  for (const user of store.allUsers()) {
+    const access = accessUnder(cfg, store, user);
+    if (access.allowed) {
+      if (access.admin !== undefined && !!user.admin !== access.admin) {
+        store.setAdmin(user.id, access.admin);
+        log.info(access.admin ? "admin rights granted by config" : "admin rights removed by config", { user: user.name });
+      }
+      continue;
+    }
+    const { sessions, tokens } = store.revokeUserAccess(user.id);
+    const servers = store.listServers(user.id).filter((s) => s.state !== "stopped");
+    const stop = cfg.auth.kind !== "oidc" || cfg.auth.on_removal === "stop";
+    if (stop) await Promise.all(servers.map((s) => lifecycle.stop(user, s)));
+    if (sessions || tokens || (stop && servers.length)) {
+      ended.push(user.name);
+      log.warn("access ended", { user: user.name, why: access.why, sessions, tokens, servers_stopped: stop ? servers.length : 0 });
+    }
+  }
+  return ended;
+}
