@@ -50,7 +50,8 @@ export function createForwarder(opts: ForwarderOptions): Forwarder {
   const proxy = createProxyServer({ xfwd: true, toProxy: true });
 
   const lastActivity = new Map<number, number>();
-  const serverOf = new WeakMap<IncomingMessage, number>();
+  const routeOf = new WeakMap<IncomingMessage, Route>();
+  const serverOf = { get: (req: IncomingMessage) => routeOf.get(req)?.serverId };
   const onPooledSocket = new WeakSet<IncomingMessage>();
   const upgrades = new WeakMap<Duplex, { serverId: number; client: Duplex }>();
 
@@ -71,6 +72,8 @@ export function createForwarder(opts: ForwarderOptions): Forwarder {
 
   proxy.on("proxyRes", (proxyRes, req, res) => {
     touch(serverOf.get(req));
+    const route = routeOf.get(req);
+    if (route) filterSetCookie(proxyRes, route, opts.stripCookies, log);
     proxyRes.once("close", () => {
       touch(serverOf.get(req));
       // http-proxy does not end the client response when the upstream dies mid-body; the client would wait
@@ -120,7 +123,7 @@ export function createForwarder(opts: ForwarderOptions): Forwarder {
   }
 
   function web(req: IncomingMessage, res: ServerResponse, route: Route): void {
-    serverOf.set(req, route.serverId);
+    routeOf.set(req, route);
     stripCookies(req, opts.stripCookies);
     // Hop-by-hop: a client's (or a front proxy's) "Connection: close" must not end our pooled upstream socket.
     delete req.headers.connection;
@@ -137,7 +140,7 @@ export function createForwarder(opts: ForwarderOptions): Forwarder {
   }
 
   function ws(req: IncomingMessage, socket: Duplex, head: Buffer, route: Route): void {
-    serverOf.set(req, route.serverId);
+    routeOf.set(req, route);
     stripCookies(req, opts.stripCookies);
     // After this callback http-proxy ends the client socket (destroySoon), before or after the upgrade.
     proxy.ws(req, socket, head, { target: route.target }, (err) => {
@@ -185,6 +188,31 @@ function pathOf(url = ""): string {
 function hasBody(req: IncomingMessage): boolean {
   const length = req.headers["content-length"];
   return req.headers["transfer-encoding"] !== undefined || (length !== undefined && length !== "0");
+}
+
+/**
+ * A user's server (whose code its owner controls) may set cookies for itself only. A cookie for another path,
+ * with a Domain, or named like one of the hub's would be "tossed" onto the hub or another user's server (all
+ * share one origin), e.g. to log a victim into the attacker's hub session. Such Set-Cookie headers are dropped.
+ */
+function filterSetCookie(res: IncomingMessage, route: Route, hubCookies: readonly string[], log: Logger): void {
+  const headers = res.headers["set-cookie"];
+  if (!headers) return;
+  const kept = headers.filter((line) => {
+    const [pair = "", ...attrs] = line.split(";");
+    const name = pair.slice(0, pair.indexOf("=") >>> 0).trim();
+    let ok = !hubCookies.includes(name) && !name.startsWith("__Host-") && !name.startsWith("slicehub-") && name !== "jupyterhub-session-id";
+    for (const attr of attrs) {
+      const eq = attr.indexOf("=");
+      const key = (eq < 0 ? attr : attr.slice(0, eq)).trim().toLowerCase();
+      const value = eq < 0 ? "" : attr.slice(eq + 1).trim();
+      if (key === "domain") ok = false;
+      if (key === "path" && value !== route.prefix && !value.startsWith(`${route.prefix}/`)) ok = false;
+    }
+    if (!ok) log.warn("dropped a cookie a user server set outside its own path", { route: route.prefix, cookie: name });
+    return ok;
+  });
+  if (kept.length !== headers.length) res.headers["set-cookie"] = kept;
 }
 
 /** Removes the named cookies; every other cookie keeps its bytes and its place. */
