@@ -191,28 +191,45 @@ function hasBody(req: IncomingMessage): boolean {
 }
 
 /**
- * A user's server (whose code its owner controls) may set cookies for itself only. A cookie for another path,
- * with a Domain, or named like one of the hub's would be "tossed" onto the hub or another user's server (all
- * share one origin), e.g. to log a victim into the attacker's hub session. Such Set-Cookie headers are dropped.
+ * A user's server (whose code its owner controls) may set cookies for itself only. All servers share one
+ * origin, so a cookie for another path or with a Domain would be "tossed" onto the hub or another user's
+ * server (to fix an XSRF token there, or log a victim into the attacker's session). Such cookies are pinned
+ * to the server's own prefix (Path rewritten, Domain removed): the classic Notebook sets its _xsrf cookie on
+ * Path=/ and keeps working. Cookies named like the hub's are dropped.
  */
 function filterSetCookie(res: IncomingMessage, route: Route, hubCookies: readonly string[], log: Logger): void {
   const headers = res.headers["set-cookie"];
   if (!headers) return;
-  const kept = headers.filter((line) => {
+  const own = `${route.prefix}/`;
+  let changed = false;
+  const kept: string[] = [];
+  for (const line of headers) {
     const [pair = "", ...attrs] = line.split(";");
     const name = pair.slice(0, pair.indexOf("=") >>> 0).trim();
-    let ok = !hubCookies.includes(name) && !name.startsWith("__Host-") && !name.startsWith("slicehub-") && name !== "jupyterhub-session-id";
+    if (hubCookies.includes(name) || name.startsWith("__Host-") || name.startsWith("slicehub-") || name === "jupyterhub-session-id") {
+      log.warn("dropped a cookie a user server set with a hub cookie's name", { route: route.prefix, cookie: name });
+      changed = true;
+      continue;
+    }
+    let pinned = false;
+    const out = [pair];
     for (const attr of attrs) {
       const eq = attr.indexOf("=");
       const key = (eq < 0 ? attr : attr.slice(0, eq)).trim().toLowerCase();
       const value = eq < 0 ? "" : attr.slice(eq + 1).trim();
-      if (key === "domain") ok = false;
-      if (key === "path" && value !== route.prefix && !value.startsWith(`${route.prefix}/`)) ok = false;
+      if (key === "domain") pinned = true;
+      else if (key === "path" && value !== route.prefix && !value.startsWith(own)) {
+        out.push(` Path=${own}`);
+        pinned = true;
+      } else out.push(attr);
     }
-    if (!ok) log.warn("dropped a cookie a user server set outside its own path", { route: route.prefix, cookie: name });
-    return ok;
-  });
-  if (kept.length !== headers.length) res.headers["set-cookie"] = kept;
+    if (pinned) {
+      log.debug("pinned a user server's cookie to its own path", { route: route.prefix, cookie: name });
+      changed = true;
+    }
+    kept.push(out.join(";"));
+  }
+  if (changed) res.headers["set-cookie"] = kept;
 }
 
 /** Removes the named cookies; every other cookie keeps its bytes and its place. */

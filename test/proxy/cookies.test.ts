@@ -1,5 +1,5 @@
-// A user's server may set cookies for its own path only: anything it could toss onto the hub or onto other
-// users' servers (same origin) is dropped by the proxy.
+// A user's server may set cookies for its own path only: cookies it could toss onto the hub or onto other
+// users' servers (same origin) are pinned to its prefix, and cookies named like the hub's are dropped.
 import http from "node:http";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { closeServer, listen, request, startProxy, type ProxyHarness } from "./harness.js";
@@ -34,18 +34,22 @@ describe("Set-Cookie from user servers", () => {
     await closeServer(upstream);
   });
 
-  it("keeps the server's own cookies and drops hub cookies, other paths and domains", async () => {
+  it("keeps the server's own cookies, pins others to its path, and drops hub cookies", async () => {
     const r = await request(proxy.url, "/user/alice/tree");
     expect(r.status).toBe(200);
-    expect(r.headers["set-cookie"]).toEqual(["_xsrf=ok1; Path=/user/alice/", "own=ok2; Path=/user/alice", "nopath=ok3"]);
+    expect(r.headers["set-cookie"]).toEqual([
+      "_xsrf=ok1; Path=/user/alice/",
+      "own=ok2; Path=/user/alice",
+      "nopath=ok3",
+      "toss=evil; Path=/user/alice/",
+      "sibling=evil; Path=/user/alice/",
+      "other=evil; Path=/user/alice/",
+      "domain=evil; Path=/user/alice/",
+    ]);
     expect(proxy.logs.filter((l) => l.msg.startsWith("dropped a cookie")).map((l) => l.fields.cookie)).toEqual([
       "slicehub-session",
       "__Host-slicehub-session",
       "jupyterhub-session-id",
-      "toss",
-      "sibling",
-      "other",
-      "domain",
       "slicehub-login-xsrf",
     ]);
   });
