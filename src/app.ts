@@ -1,13 +1,13 @@
 // The hub's HTTP application: everything that is not forwarded to a user server lands here.
 import { Hono, type Context } from "hono";
-import { devLogin } from "../auth/dev.js";
+import { loginRoutes, type LoginOptions } from "../auth/login.js";
 import { errorPage, pages, userPathFallback } from "../web/routes.js";
 import { hubApi } from "./hub/api.js";
 import type { Hub, HubEnv } from "./hub/context.js";
 import { identify } from "./hub/identify.js";
 import { oauthProvider } from "./hub/oauth.js";
 
-export function createHubApp(hub: Hub): Hono<HubEnv> {
+export function createHubApp(hub: Hub, login: LoginOptions = {}): Hono<HubEnv> {
   const app = new Hono<HubEnv>();
 
   app.use("*", async (c, next) => {
@@ -24,7 +24,7 @@ export function createHubApp(hub: Hub): Hono<HubEnv> {
   app.route("/hub/api", hubApi(hub));
   app.get("/hub", (c) => c.redirect(`/hub/${new URL(c.req.url).search}`, 302));
   app.get("/hub/", (c) => c.redirect(c.get("who") ? "/hub/home" : "/hub/login", 302));
-  app.route("/hub/login", devLogin(hub));
+  app.route("/hub", loginRoutes(hub, login));
   app.route("/hub", pages(hub));
 
   // Not under /hub/ and not routed to a server (spec §6.2): GETs go to the same path under /hub/, where

@@ -2,6 +2,7 @@
 // without touching running user servers.
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { resolveClientSecret } from "../auth/secret.js";
 import { SESSION_COOKIE_NAMES } from "../auth/session.js";
 import { createForwarder } from "../proxy/forward.js";
 import { RouteTable } from "../proxy/table.js";
@@ -48,6 +49,14 @@ export async function runDaemon(configPath: string | undefined): Promise<void> {
   let config = loadConfigOrExit(configPath);
   setLogLevel(config.log_level);
   log.info("starting slicehub", { config: configPath ?? "(embedded default)", state_dir: config.state_dir, pid: process.pid });
+
+  // Read while still root: the secret file or systemd credential may be readable by root only.
+  let oidcClientSecret: string | undefined;
+  try {
+    if (config.auth.kind === "oidc") oidcClientSecret = resolveClientSecret(config.auth, configPath);
+  } catch (err) {
+    fail((err as Error).message);
+  }
 
   // The systemd spawner needs root for the helper, and the web process must then give root up.
   let runAs: { name: string; uid: number; gid: number } | undefined;
@@ -120,7 +129,7 @@ export async function runDaemon(configPath: string | undefined): Promise<void> {
   // The config may have changed while the hub was down.
   await enforceAccess(config, db, lifecycle, log);
   const lc = lifecycle;
-  const app = createHubApp({ store: db, lifecycle, config: () => config, log });
+  const app = createHubApp({ store: db, lifecycle, config: () => config, log }, { oidcClientSecret });
   fetch = app.fetch;
   lifecycle.startWatching();
   const housekeeping = setInterval(() => {

@@ -1,0 +1,199 @@
+// OpenID Connect login (authorization code flow with PKCE, state and nonce) through openid-client, which
+// checks the ID token's signature, issuer, audience, expiry and nonce. What happens with the verified claims
+// is decided in decide.ts. No token, code or ID token is ever logged.
+import type { Context } from "hono";
+import { deleteCookie, getCookie, setCookie } from "hono/cookie";
+import * as client from "openid-client";
+import type { Config, OidcAuthConfig } from "../src/config/schema.js";
+import type { Hub, HubEnv } from "../src/hub/context.js";
+import { safeEqual } from "../src/secrets.js";
+import type { UserRow } from "../src/store/store.js";
+import { loginErrorText, LoginUnavailablePage, OidcLoginPage, type LoginError } from "../web/login-pages.js";
+import { decideLogin, resolveIdentity } from "./decide.js";
+import { safeNext } from "./next.js";
+import { isHttps, startSession } from "./session.js";
+
+const ATTEMPT_TTL_S = 600;
+/**
+ * Binds a login attempt to the browser that started it: without it, someone could start a login as
+ * themselves and send the callback link to a victim, who would then be logged in as the attacker.
+ */
+const STATE_COOKIE = "slicehub-oauth-state";
+const CALLBACK_PATH = "/hub/oauth_callback";
+/** A hint only, passed to the provider; printable and at most as long as an email address can be. */
+const LOGIN_HINT = /^[^\p{C}]{1,320}$/u;
+
+export interface OidcHandlers {
+  loginPage(c: Context<HubEnv>): Response | Promise<Response>;
+  start(c: Context<HubEnv>): Promise<Response>;
+  callback(c: Context<HubEnv>): Promise<Response>;
+}
+
+/** The handlers behind /hub/login, /hub/oauth_login and /hub/oauth_callback while auth.kind is "oidc". */
+export function oidcHandlers(hub: Hub, clientSecret: string | undefined): OidcHandlers {
+  const { store, log } = hub;
+  // Discovery once per (issuer, client_id); a failed one is forgotten so the next login tries again.
+  const discovered = new Map<string, Promise<client.Configuration>>();
+  let warnedInsecure = false;
+
+  function providerConfig(auth: OidcAuthConfig): Promise<client.Configuration> {
+    const key = `${auth.issuer} ${auth.client_id}`;
+    let found = discovered.get(key);
+    if (!found) {
+      const issuer = new URL(auth.issuer);
+      // Plain http only to a provider on this machine, and only when a test asks for it.
+      const insecure = process.env.SLICEHUB_TEST_INSECURE_OIDC === "1" && isLoopback(issuer.hostname);
+      if (insecure && !warnedInsecure) {
+        log.warn("SLICEHUB_TEST_INSECURE_OIDC=1: allowing plain http to a loopback OIDC issuer (for tests only)", { issuer: auth.issuer });
+        warnedInsecure = true;
+      }
+      found = client.discovery(issuer, auth.client_id, clientSecret, undefined, {
+        timeout: 10,
+        execute: insecure ? [client.allowInsecureRequests] : [],
+      });
+      discovered.set(key, found);
+      found.catch(() => discovered.delete(key));
+    }
+    return found;
+  }
+
+  /** The provider's configuration, or the 503 page (logged) when it cannot be had. */
+  async function providerOr503(c: Context<HubEnv>, auth: OidcAuthConfig): Promise<client.Configuration | Response> {
+    if (clientSecret === undefined) {
+      log.error("OIDC login is configured but no client secret was loaded at start-up; restart slicehub");
+      return unavailable(c, "Login is not set up completely on this hub. Ask the hub's administrator to restart it.");
+    }
+    try {
+      return await providerConfig(auth);
+    } catch (err) {
+      log.error("cannot read the OIDC provider's configuration", { issuer: auth.issuer, error: err });
+      return unavailable(c, `The identity provider ${providerName(auth.issuer)} cannot be reached right now. Please try again in a minute.`);
+    }
+  }
+
+  function refuse(c: Context<HubEnv>, reason: LoginError, fields: Record<string, unknown>): Response {
+    log.info("login refused", { reason, ...fields });
+    return c.redirect(`/hub/login?error=${reason}`, 303);
+  }
+
+  return {
+    loginPage(c) {
+      const auth = oidcAuth(hub.config());
+      const next = safeNext(c.req.query("next"));
+      const code = c.req.query("error");
+      const error = code !== undefined ? loginErrorText(code) : undefined;
+      if (!error && c.get("who")?.via === "session") return c.redirect(next, 302);
+      const href = `/hub/oauth_login?next=${encodeURIComponent(next)}`;
+      return c.html(<OidcLoginPage provider={providerName(auth.issuer)} href={href} error={error} />);
+    },
+
+    async start(c) {
+      const cfg = hub.config();
+      const auth = oidcAuth(cfg);
+      const config = await providerOr503(c, auth);
+      if (config instanceof Response) return config;
+
+      const state = client.randomState();
+      const nonce = client.randomNonce();
+      const codeVerifier = client.randomPKCECodeVerifier();
+      store.saveLoginAttempt({ state, nonce, codeVerifier, next: safeNext(c.req.query("next")), ttlMs: ATTEMPT_TTL_S * 1000 });
+      setCookie(c, STATE_COOKIE, state, { path: CALLBACK_PATH, httpOnly: true, sameSite: "Lax", secure: isHttps(cfg), maxAge: ATTEMPT_TTL_S });
+
+      const params: Record<string, string> = {
+        redirect_uri: redirectUri(cfg),
+        scope: auth.scopes.join(" "),
+        state,
+        nonce,
+        code_challenge: await client.calculatePKCECodeChallenge(codeVerifier),
+        code_challenge_method: "S256",
+      };
+      const hint = c.req.query("login_hint");
+      if (hint !== undefined && LOGIN_HINT.test(hint)) params.login_hint = hint;
+      c.header("Cache-Control", "no-store");
+      return c.redirect(client.buildAuthorizationUrl(config, params).href, 303);
+    },
+
+    async callback(c) {
+      const cfg = hub.config();
+      const auth = oidcAuth(cfg);
+      c.header("Cache-Control", "no-store");
+      const query = new URL(c.req.url).searchParams;
+      const state = query.get("state");
+      const bound = getCookie(c, STATE_COOKIE);
+      deleteCookie(c, STATE_COOKIE, { path: CALLBACK_PATH, secure: isHttps(cfg) });
+      if (!state || !bound || !safeEqual(state, bound)) return refuse(c, "expired", { why: "the state does not belong to this browser's login" });
+      const attempt = store.takeLoginAttempt(state);
+      if (!attempt) return refuse(c, "expired", { why: "unknown, used or expired login attempt" });
+
+      const config = await providerOr503(c, auth);
+      if (config instanceof Response) return config;
+      // The provider redirected to the public URL; behind a reverse proxy c.req.url may name another host.
+      const current = new URL(redirectUri(cfg));
+      current.search = query.toString();
+      let claims: client.IDToken;
+      try {
+        const tokens = await client.authorizationCodeGrant(config, current, {
+          pkceCodeVerifier: attempt.codeVerifier,
+          expectedState: state,
+          expectedNonce: attempt.nonce,
+          idTokenExpected: true,
+        });
+        claims = tokens.claims()!;
+      } catch (err) {
+        const provider_error = err instanceof client.AuthorizationResponseError ? err.error : undefined;
+        return refuse(c, "failed", { error: err, provider_error });
+      }
+
+      const decision = decideLogin(auth, claims);
+      if (!decision.ok) return refuse(c, decision.reason, { email: claims.email, why: decision.message });
+
+      const outcome = store.transaction((): { ok: true; user: UserRow } | { ok: false; reason: LoginError; message: string } => {
+        const resolved = resolveIdentity(store, claims.iss, claims.sub, decision.username);
+        if (!resolved.ok) return resolved;
+        if (resolved.user?.blocked) return { ok: false, reason: "blocked", message: `${resolved.name} is blocked by an admin` };
+        // Admin rights follow the config both ways, so set them on every login.
+        const user = store.ensureUser(resolved.name, decision.admin);
+        store.saveIdentity({
+          issuer: claims.iss,
+          subject: claims.sub,
+          userId: user.id,
+          email: decision.email,
+          claims: { email: claims.email, email_verified: claims.email_verified, hd: claims.hd },
+        });
+        return { ok: true, user };
+      });
+      if (!outcome.ok) return refuse(c, outcome.reason, { user: decision.username, email: decision.email, why: outcome.message });
+
+      // A different person may have been logged in in this browser; that session ends here.
+      const previous = c.get("who")?.session;
+      if (previous) store.deleteSession(previous);
+      startSession(c, store, cfg, outcome.user.id);
+      log.info("user logged in", { user: outcome.user.name, email: decision.email, admin: decision.admin, method: "oidc" });
+      return c.redirect(attempt.next, 302);
+    },
+  };
+}
+
+function oidcAuth(cfg: Config): OidcAuthConfig {
+  if (cfg.auth.kind !== "oidc") throw new Error("OIDC login used while auth.kind is not oidc");
+  return cfg.auth;
+}
+
+/** Exactly what is registered with the provider. */
+function redirectUri(cfg: Config): string {
+  return new URL(CALLBACK_PATH, cfg.public_url ?? cfg.listen).href;
+}
+
+function providerName(issuer: string): string {
+  const host = new URL(issuer).host;
+  return host === "accounts.google.com" ? "Google" : host;
+}
+
+function isLoopback(hostname: string): boolean {
+  return hostname === "localhost" || hostname === "[::1]" || /^127\.\d+\.\d+\.\d+$/.test(hostname);
+}
+
+function unavailable(c: Context<HubEnv>, message: string): Response | Promise<Response> {
+  c.header("Retry-After", "60");
+  return c.html(<LoginUnavailablePage message={message} />, 503);
+}
