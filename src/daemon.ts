@@ -1,6 +1,7 @@
 // `slicehub start`: wires config, store, proxy, spawner and lifecycle together, serves, and shuts down
 // without touching running user servers.
 import { join } from "node:path";
+import Database from "better-sqlite3";
 import { fileURLToPath } from "node:url";
 import { resolveClientSecret } from "../auth/secret.js";
 import { SESSION_COOKIE_NAMES } from "../auth/session.js";
@@ -111,6 +112,9 @@ export async function runDaemon(configPath: string | undefined): Promise<void> {
       log.error("the privileged helper exited; exiting so the service manager restarts slicehub", { code, signal });
       process.exit(70);
     });
+    // better-sqlite3 loads its native addon on first use; load it while the package is surely readable
+    // (a checkout in a root-only directory is not, for the unprivileged user).
+    new Database(":memory:").close();
     dropPrivileges(runAs);
     log.info("dropped privileges", { user: runAs.name, uid: runAs.uid, helper_pid: helper.pid });
     spawner = new SystemdSpawner(helper);

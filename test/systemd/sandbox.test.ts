@@ -14,7 +14,10 @@ import { sliceSetPropertyArgv, systemdEscape, systemdRunArgv, unitNames, type Li
 import { SystemdSandbox } from "./sandbox.js";
 
 const REPO = fileURLToPath(new URL("../..", import.meta.url));
-const WRAPPER = path.join(REPO, "spawners/systemd/slicehub-server-wrapper");
+const WRAPPER_SOURCE = path.join(REPO, "spawners/systemd/slicehub-server-wrapper");
+// Units get a private /tmp, and the checkout may live under /tmp: run the wrapper from a copy in /run, as the
+// privileged helper does.
+const WRAPPER = "/run/slicehub-test/slicehub-server-wrapper";
 const TOKEN = randomBytes(16).toString("hex");
 const HARDENING = SystemdSpawnerSchema.parse({ kind: "systemd" }).hardening;
 
@@ -33,6 +36,8 @@ describe.skipIf(unavailable)(`real systemd in a sandbox${unavailable ? ` — ski
     const [, , uid, gid, , home] = execFileSync("getent", ["passwd", name], { encoding: "utf8" }).trim().split(":");
     account = { name, uid: Number(uid), gid: Number(gid), home: home! };
     sb = await SystemdSandbox.boot({ keep: [REPO, dir] });
+    const copied = await sb.exec(["install", "-D", "-m", "0755", WRAPPER_SOURCE, WRAPPER]);
+    if (copied.code !== 0) throw new Error(`cannot copy the wrapper: ${copied.stderr}`);
   });
 
   afterAll(async () => {
