@@ -1,11 +1,27 @@
+// The page frame every hub page shares, the error page, and the two things every page handler needs:
+// who is asking (for the header) and a POSTed form checked against the session's CSRF token.
+import type { Context } from "hono";
 import type { Child } from "hono/jsx";
+import type { ZodType } from "zod";
+import type { Hub, HubEnv, Who } from "../src/hub/context.js";
+import { csrfProblem } from "../src/hub/identify.js";
 
 export interface PageUser {
   name: string;
   admin: boolean;
 }
 
-export function Layout(props: { title: string; user?: PageUser; children?: Child; head?: Child }) {
+export const pageUser = (who: Who | undefined): PageUser | undefined => (who ? { name: who.user.name, admin: !!who.user.admin } : undefined);
+
+type Section = "home" | "token" | "admin";
+
+/** `wide`: for pages whose tables need more than a comfortable reading width. */
+export function Layout(props: { title: string; user?: PageUser; section?: Section; wide?: boolean; children?: Child; head?: Child }) {
+  const link = (section: Section, href: string, label: string) => (
+    <a href={href} aria-current={props.section === section ? "page" : undefined}>
+      {label}
+    </a>
+  );
   return (
     <html lang="en">
       <head>
@@ -23,13 +39,15 @@ export function Layout(props: { title: string; user?: PageUser; children?: Child
           </a>
           {props.user ? (
             <nav>
-              <a href="/hub/home">Home</a>
-              <span class="muted">{props.user.name}</span>
+              {link("home", "/hub/home", "Home")}
+              {link("token", "/hub/token", "Tokens")}
+              {props.user.admin ? link("admin", "/hub/admin", "Admin") : null}
+              <span class="who">{props.user.name}</span>
               <a href="/hub/logout">Log out</a>
             </nav>
           ) : null}
         </header>
-        <main>{props.children}</main>
+        <main class={props.wide ? "wide" : undefined}>{props.children}</main>
       </body>
     </html>
   );
@@ -51,4 +69,37 @@ export function ErrorPage(props: { status: number; message: string; user?: PageU
       </div>
     </Layout>
   );
+}
+
+export function errorPage(c: Context<HubEnv>, status: number, message: string): Response | Promise<Response> {
+  return c.html(<ErrorPage status={status} message={message} user={pageUser(c.get("who"))} />, status as 400);
+}
+
+/** A one-button form that changes state, carrying the session's CSRF token. */
+export function PostButton(props: { action: string; xsrf: string; class?: string; label: string; fields?: Record<string, string> }) {
+  return (
+    <form method="post" action={props.action}>
+      <input type="hidden" name="_xsrf" value={props.xsrf} />
+      {Object.entries(props.fields ?? {}).map(([name, value]) => (
+        <input type="hidden" name={name} value={value} />
+      ))}
+      <button class={props.class} type="submit">
+        {props.label}
+      </button>
+    </form>
+  );
+}
+
+/**
+ * The fields of a POSTed form from a logged-in browser, or the error page refusing it: a wrong or missing
+ * `_xsrf` (or a foreign Origin) is 403, an unreadable body or fields that fail `schema` are 400.
+ */
+export async function postedForm<T>(c: Context<HubEnv>, hub: Hub, schema: ZodType<T>): Promise<T | Response> {
+  const body = await c.req.parseBody().catch(() => undefined);
+  if (!body) return errorPage(c, 400, "The form could not be read. Reload the page and try again.");
+  const bad = csrfProblem(c, c.get("who")!, hub.config().public_url, typeof body._xsrf === "string" ? body._xsrf : "");
+  if (bad) return errorPage(c, 403, `Refused: ${bad}. Reload the page and try again.`);
+  const form = schema.safeParse(body);
+  if (!form.success) return errorPage(c, 400, "The form was incomplete. Reload the page and try again.");
+  return form.data;
 }

@@ -4,29 +4,35 @@ import { Hono } from "hono";
 import { z } from "zod";
 import { safeNext } from "../auth/next.js";
 import { endSession } from "../auth/session.js";
-import type { Hub, HubEnv, Who } from "../src/hub/context.js";
-import { csrfProblem } from "../src/hub/identify.js";
+import type { Config, Profile } from "../src/config/schema.js";
+import type { Hub, HubEnv } from "../src/hub/context.js";
 import { LifecycleError, type ProgressEvent } from "../src/lifecycle.js";
 import { SERVER_NAME, serverFilter, serverPrefix, urlName } from "../src/names.js";
+import { profilesFor, resolveProfile } from "../src/profiles.js";
 import { hasScope } from "../src/scopes.js";
 import type { ServerRow, UserRow } from "../src/store/store.js";
 import { isoZ } from "../src/time.js";
-import { ErrorPage, type PageUser } from "./layout.js";
-import { HomePage, NotRunningPage, SpawnPendingPage } from "./pages.js";
+import { adminPages } from "./admin.js";
+import { errorPage, pageUser, postedForm } from "./layout.js";
+import { chosenProfile, HomePage, NotRunningPage, SpawnFailedPage, SpawnPendingPage } from "./pages.js";
 import { FAVICON_SVG, LOGO_SVG, STYLE_CSS } from "./style.js";
+import { tokenPages } from "./tokens.js";
 
-const pageUser = (who: Who | undefined): PageUser | undefined => (who ? { name: who.user.name, admin: !!who.user.admin } : undefined);
+export { errorPage };
 
-export function errorPage(c: Context<HubEnv>, status: number, message: string): Response | Promise<Response> {
-  return c.html(<ErrorPage status={status} message={message} user={pageUser(c.get("who"))} />, status as 400);
-}
+/** The profiles `user` may choose from, or undefined when the hub has none (no choice to offer). */
+const choosable = (cfg: Config, user: string) => (cfg.spawner.profiles.length ? profilesFor(cfg, user) : undefined);
 
 function loginRedirect(c: Context): Response {
   const u = new URL(c.req.url);
   return c.redirect(`/hub/login?next=${encodeURIComponent(u.pathname + u.search)}`, 302);
 }
 
-const Form = z.looseObject({ _xsrf: z.string().max(200).optional(), next: z.string().max(2048).optional(), server_name: z.string().max(200).optional() });
+const Form = z.looseObject({
+  next: z.string().max(2048).optional(),
+  server_name: z.string().max(200).optional(),
+  profile: z.string().max(100).optional(),
+});
 
 /** Wait for a promise at most `ms`. */
 function settleWithin(p: Promise<unknown>, ms: number): Promise<void> {
@@ -71,14 +77,25 @@ export function pages(hub: Hub): Hono<HubEnv> {
 
   app.get("/home", (c) => {
     const who = c.get("who")!;
+    const cfg = hub.config();
     const servers = store.listServers(who.user.id).map((s) => ({
       name: s.name,
       state: lifecycle.isPending(s.id) ? ("pending" as const) : s.state,
       url: serverPrefix(who.user.name, s.name),
       lastActivity: isoZ(s.last_activity),
       failure: s.state === "stopped" ? s.failure : null,
+      profile: chosenProfile(s),
     }));
-    return c.html(<HomePage user={pageUser(who)!} xsrf={who.session?.csrf ?? ""} servers={servers} namedLimit={hub.config().spawner.named_servers.limit} />);
+    return c.html(
+      <HomePage
+        user={pageUser(who)!}
+        xsrf={who.session?.csrf ?? ""}
+        servers={servers}
+        namedLimit={cfg.spawner.named_servers.limit}
+        profiles={choosable(cfg, who.user.name)}
+        allProfiles={cfg.spawner.profiles}
+      />,
+    );
   });
 
   /** The user and server a /hub/spawn/… style path names, checked against the caller's scopes. */
@@ -98,7 +115,8 @@ export function pages(hub: Hub): Hono<HubEnv> {
   const pendingUrl = (owner: string, serverName: string, next: string) =>
     `/hub/spawn-pending/${urlName(owner)}${serverName ? `/${urlName(serverName)}` : ""}?next=${encodeURIComponent(next)}`;
 
-  const startOrShow = async (c: Context<HubEnv>, owner: UserRow, serverName: string, nextRaw: string | undefined) => {
+  /** `profile`: the one asked for; none means the owner's default. */
+  const startOrShow = async (c: Context<HubEnv>, owner: UserRow, serverName: string, nextRaw: string | undefined, profile?: string) => {
     const cfg = hub.config();
     const prefix = serverPrefix(owner.name, serverName);
     const next = safeNext(nextRaw, prefix);
@@ -112,8 +130,16 @@ export function pages(hub: Hub): Hono<HubEnv> {
       }
     }
     if (!(server && lifecycle.isPending(server.id))) {
+      // Checked here too (the lifecycle checks again) so a refused profile is a page saying why rather than a
+      // failed start; and the profile used is recorded by name, so pages can show it.
+      let chosen: Profile | undefined;
       try {
-        lifecycle.start(owner, serverName);
+        chosen = resolveProfile(cfg, owner.name, profile || undefined);
+      } catch (err) {
+        return errorPage(c, 403, `Cannot start ${owner.name}${serverName ? `/${serverName}` : ""}: ${(err as Error).message}.`);
+      }
+      try {
+        lifecycle.start(owner, serverName, chosen ? { profile: chosen.name } : {});
       } catch (err) {
         if (err instanceof LifecycleError) return errorPage(c, err.status, err.message);
         throw err;
@@ -130,29 +156,26 @@ export function pages(hub: Hub): Hono<HubEnv> {
       return startOrShow(c, t.owner, t.serverName, c.req.query("next"));
     });
     app.post(path, async (c) => {
-      const form = Form.safeParse(await c.req.parseBody());
-      const bad = csrfProblem(c, c.get("who")!, hub.config().public_url, form.success ? (form.data._xsrf ?? "") : "");
-      if (bad || !form.success) return errorPage(c, 403, `Refused: ${bad ?? "malformed form"}. Reload the page and try again.`);
+      const form = await postedForm(c, hub, Form);
+      if (form instanceof Response) return form;
       const t = await target(c, "servers");
       if (t instanceof Response) return t;
-      return startOrShow(c, t.owner, t.serverName, form.data.next);
+      return startOrShow(c, t.owner, t.serverName, form.next, form.profile);
     });
   }
 
   app.post("/spawn-named", async (c) => {
-    const form = Form.safeParse(await c.req.parseBody());
-    const bad = csrfProblem(c, c.get("who")!, hub.config().public_url, form.success ? (form.data._xsrf ?? "") : "");
-    if (bad || !form.success) return errorPage(c, 403, `Refused: ${bad ?? "malformed form"}. Reload the page and try again.`);
-    const name = (form.data.server_name ?? "").trim().toLowerCase();
+    const form = await postedForm(c, hub, Form);
+    if (form instanceof Response) return form;
+    const name = (form.server_name ?? "").trim().toLowerCase();
     if (!SERVER_NAME.test(name)) return errorPage(c, 400, "A server name is 1–64 lower-case letters, digits, '.', '_' or '-'.");
-    return startOrShow(c, c.get("who")!.user, name, undefined);
+    return startOrShow(c, c.get("who")!.user, name, undefined, form.profile);
   });
 
   for (const path of ["/stop/:user", "/stop/:user/:server"]) {
     app.post(path, async (c) => {
-      const form = Form.safeParse(await c.req.parseBody());
-      const bad = csrfProblem(c, c.get("who")!, hub.config().public_url, form.success ? (form.data._xsrf ?? "") : "");
-      if (bad) return errorPage(c, 403, `Refused: ${bad}. Reload the page and try again.`);
+      const form = await postedForm(c, hub, Form);
+      if (form instanceof Response) return form;
       const t = await target(c, "delete:servers");
       if (t instanceof Response) return t;
       const server = store.getServer(t.owner.id, t.serverName);
@@ -173,15 +196,19 @@ export function pages(hub: Hub): Hono<HubEnv> {
       if (server?.state === "running" && !pending) return c.redirect(next, 302);
       const base = `/hub/api/users/${urlName(t.owner.name)}`;
       const progressUrl = t.serverName ? `${base}/servers/${urlName(t.serverName)}/progress` : `${base}/server/progress`;
-      const past = server ? (store.spawnEvents(server.id, server.spawn_id) as ProgressEvent[]) : [];
-      const common = { user: pageUser(who)!, owner: t.owner.name, serverName: t.serverName, progressUrl, next, xsrf: who.session?.csrf ?? "" };
-      if (pending) return c.html(<SpawnPendingPage {...common} pastEvents={[]} />);
+      const common = { user: pageUser(who)!, owner: t.owner.name, serverName: t.serverName, next, xsrf: who.session?.csrf ?? "" };
+      if (pending) return c.html(<SpawnPendingPage {...common} progressUrl={progressUrl} />);
       if (server?.failure) {
-        return c.html(<SpawnPendingPage {...common} failure={server.failure} pastEvents={past.filter((e) => !e.failed).map((e) => e.message)} />, 500);
+        const past = store.spawnEvents(server.id, server.spawn_id) as ProgressEvent[];
+        const events = past.filter((e) => !e.failed).map((e) => e.message);
+        return c.html(<SpawnFailedPage {...common} failure={server.failure} profile={chosenProfile(server)} pastEvents={events} />, 500);
       }
-      return c.html(<NotRunningPage user={pageUser(who)!} owner={t.owner.name} serverName={t.serverName} next={next} xsrf={who.session?.csrf ?? ""} />);
+      return c.html(<NotRunningPage {...common} profiles={choosable(hub.config(), t.owner.name)} />);
     });
   }
+
+  app.route("/admin", adminPages(hub));
+  app.route("/token", tokenPages(hub));
 
   app.get("/user-redirect/*", (c) => {
     const who = c.get("who")!;
@@ -247,5 +274,8 @@ export function userPathFallback(c: Context<HubEnv>, hub: Hub): Response | Promi
     const origin = `${url.protocol}//${c.req.header("host") ?? url.host}`;
     return c.json({ message: `JupyterHub server no longer running at ${path}. Restart the server at ${origin}${spawnUrl}` }, 424);
   }
-  return c.html(<NotRunningPage user={pageUser(who)!} owner={owner.name} serverName={serverName} next={target} xsrf={who.session?.csrf ?? ""} />, 424);
+  return c.html(
+    <NotRunningPage user={pageUser(who)!} owner={owner.name} serverName={serverName} next={target} xsrf={who.session?.csrf ?? ""} profiles={choosable(hub.config(), owner.name)} />,
+    424,
+  );
 }

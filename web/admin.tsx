@@ -1,0 +1,221 @@
+// /hub/admin: every user and server at a glance, with the actions an admin needs (start and stop any
+// server, block and unblock users). Changes are plain POST forms carrying the session's CSRF token.
+import { Hono, type Context } from "hono";
+import { raw } from "hono/html";
+import { z } from "zod";
+import type { Profile } from "../src/config/schema.js";
+import type { Hub, HubEnv, Who } from "../src/hub/context.js";
+import { LifecycleError } from "../src/lifecycle.js";
+import { SERVER_NAME } from "../src/names.js";
+import { profilesFor, resolveProfile } from "../src/profiles.js";
+import { hasScope } from "../src/scopes.js";
+import type { ServerRow, UserRow } from "../src/store/store.js";
+import { isoZ } from "../src/time.js";
+import { errorPage, Layout, pageUser, PostButton, postedForm, type PageUser } from "./layout.js";
+import { chosenProfile, profileTitle, serverPath, when } from "./pages.js";
+
+interface AdminServer {
+  name: string;
+  state: ServerRow["state"];
+  profile: string | null;
+  started: string | null;
+  lastActivity: string | null;
+  failure: string | null;
+  memoryBytes?: number;
+  cpuSeconds?: number;
+}
+
+interface AdminUser {
+  name: string;
+  admin: boolean;
+  blocked: boolean;
+  lastActivity: string | null;
+  servers: AdminServer[];
+}
+
+/** What an admin's session holds; an admin's API token with fewer scopes gets no admin page. */
+const isAdmin = (who: Who) => hasScope(who.scopes, "admin:users") && hasScope(who.scopes, "admin:servers");
+
+const mib = (bytes: number | undefined) => (bytes === undefined ? "—" : `${(bytes / 2 ** 20).toFixed(1)} MiB`);
+const cpu = (seconds: number | undefined) => (seconds === undefined ? "—" : `${seconds.toFixed(1)} s`);
+const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? "" : "s"}`;
+
+function AdminPage(props: { user: PageUser; xsrf: string; users: AdminUser[]; allProfiles: Profile[] }) {
+  const servers = props.users.flatMap((u) => u.servers);
+  const running = servers.filter((s) => s.state === "running").length;
+  // Starts and stops finish in the background: while one is under way the page reloads itself.
+  const busy = servers.some((s) => s.state === "pending" || s.state === "stopping");
+  const act = (action: string, user: string, server: string, label: string, cls?: string) => (
+    <PostButton action={`/hub/admin/${action}`} xsrf={props.xsrf} fields={{ user, server }} label={label} class={cls} />
+  );
+  return (
+    <Layout title="Admin" user={props.user} section="admin" wide head={busy ? raw('<meta http-equiv="refresh" content="3">') : undefined}>
+      <h1>Admin</h1>
+      <p class="muted">
+        {plural(props.users.length, "user")} · {plural(running, "server")} running
+      </p>
+      <div class="card scroll">
+        <table class="stack admin">
+          <thead>
+            <tr>
+              <th>Server</th>
+              <th>State</th>
+              <th>Profile</th>
+              <th>Started</th>
+              <th>Last activity</th>
+              <th>Memory</th>
+              <th>CPU time</th>
+              <th></th>
+            </tr>
+          </thead>
+          {/* One tbody per user: a heading row with the user, then a row per server. */}
+          {props.users.map((u) => (
+            <tbody class={u.blocked ? "blocked" : undefined}>
+              <tr class="user">
+                <td colspan={8}>
+                  <div class="server-head">
+                    <h2>{u.name}</h2>
+                    {u.admin ? <span class="badge">admin</span> : null}
+                    {u.blocked ? <span class="badge bad">blocked</span> : null}
+                    <span class="muted small">Last activity: {when(u.lastActivity)}</span>
+                    <span class="grow">
+                      {u.name === props.user.name ? null : u.blocked ? act("unblock", u.name, "", "Unblock") : act("block", u.name, "", "Block", "danger")}
+                    </span>
+                  </div>
+                </td>
+              </tr>
+              {u.servers.map((s) => (
+                <tr>
+                  <td data-label="Server">{s.name || <em>default</em>}</td>
+                  <td data-label="State">
+                    <div>
+                      <span class={`state ${s.state}`}>{s.state}</span>
+                      {s.failure ? (
+                        <div class="error small">
+                          {s.failure.split("\n")[0]} <a href={`/hub/spawn-pending/${serverPath(u.name, s.name)}`}>Details</a>
+                        </div>
+                      ) : null}
+                    </div>
+                  </td>
+                  <td data-label="Profile">{profileTitle(props.allProfiles, s.profile) ?? "—"}</td>
+                  <td data-label="Started" class="nowrap">{when(s.started, "—")}</td>
+                  <td data-label="Last activity" class="nowrap">{when(s.lastActivity)}</td>
+                  <td data-label="Memory" class="nowrap">{mib(s.memoryBytes)}</td>
+                  <td data-label="CPU time" class="nowrap">{cpu(s.cpuSeconds)}</td>
+                  <td>
+                    {s.state === "stopped" && !u.blocked ? act("start", u.name, s.name, "Start", "primary") : null}
+                    {s.state === "running" || s.state === "pending" ? act("stop", u.name, s.name, "Stop", "danger") : null}
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          ))}
+        </table>
+      </div>
+    </Layout>
+  );
+}
+
+const Target = z.looseObject({ user: z.string().max(200), server: z.string().max(200).default("") });
+
+export function adminPages(hub: Hub): Hono<HubEnv> {
+  const app = new Hono<HubEnv>();
+  const { store, lifecycle } = hub;
+
+  app.use("*", async (c, next) => (isAdmin(c.get("who")!) ? next() : errorPage(c, 403, "Only hub admins may use the admin page.")));
+
+  const serverOf = async (s: ServerRow): Promise<AdminServer> => ({
+    name: s.name,
+    state: lifecycle.isPending(s.id) ? "pending" : lifecycle.isStopping(s.id) ? "stopping" : s.state,
+    profile: chosenProfile(s),
+    started: isoZ(s.started),
+    lastActivity: isoZ(s.last_activity),
+    failure: s.state === "stopped" ? s.failure : null,
+    ...(await lifecycle.usage(s)),
+  });
+
+  app.get("/", async (c) => {
+    const who = c.get("who")!;
+    const users = await Promise.all(
+      store
+        .allUsers()
+        .sort((a, b) => a.name.localeCompare(b.name))
+        .map(async (u): Promise<AdminUser> => {
+          const servers = await Promise.all(store.listServers(u.id).map(serverOf));
+          // Everyone has a default server to start, even before its first start made a row for it.
+          if (!servers.some((s) => s.name === "")) servers.unshift({ name: "", state: "stopped", profile: null, started: null, lastActivity: null, failure: null });
+          return { name: u.name, admin: !!u.admin, blocked: !!u.blocked, lastActivity: isoZ(u.last_activity), servers };
+        }),
+    );
+    return c.html(<AdminPage user={pageUser(who)!} xsrf={who.session?.csrf ?? ""} users={users} allProfiles={hub.config().spawner.profiles} />);
+  });
+
+  /** The user (and their existing server, or the default one) a posted action names. */
+  const posted = async (c: Context<HubEnv>) => {
+    const form = await postedForm(c, hub, Target);
+    if (form instanceof Response) return form;
+    const user = store.getUser(form.user);
+    if (!user) return errorPage(c, 404, `No such user: ${form.user}`);
+    if (form.server && !SERVER_NAME.test(form.server)) return errorPage(c, 400, `Invalid server name: ${form.server}`);
+    return { user, server: store.getServer(user.id, form.server), serverName: form.server };
+  };
+
+  /** The page shows the server as stopping and looks again until it is stopped. */
+  const stopInBackground = (user: UserRow, server: ServerRow) =>
+    void lifecycle.stop(user, server).catch((err: unknown) => hub.log.error("stopping a server failed", { user: user.name, server: server.name, error: err }));
+
+  app.post("/start", async (c) => {
+    const t = await posted(c);
+    if (t instanceof Response) return t;
+    if (t.user.blocked) return errorPage(c, 400, `${t.user.name} is blocked; unblock them first.`);
+    // Named servers are made by their owners; an admin only starts ones that exist.
+    if (t.serverName && !t.server) return errorPage(c, 404, `${t.user.name} has no server named ${t.serverName}.`);
+    // The profile it last used if its owner may still use it, else their default.
+    const cfg = hub.config();
+    const last = t.server && chosenProfile(t.server);
+    let profile: Profile | undefined;
+    try {
+      profile = resolveProfile(cfg, t.user.name, profilesFor(cfg, t.user.name).find((p) => p.name === last)?.name);
+    } catch (err) {
+      return errorPage(c, 403, `Cannot start ${t.user.name}'s server: ${(err as Error).message}.`);
+    }
+    try {
+      lifecycle.start(t.user, t.serverName, profile ? { profile: profile.name } : {});
+    } catch (err) {
+      if (err instanceof LifecycleError) return errorPage(c, err.status, err.message);
+      throw err;
+    }
+    hub.log.info("server started by admin", { user: t.user.name, server: t.serverName, by: c.get("who")!.user.name });
+    return c.redirect("/hub/admin", 303);
+  });
+
+  app.post("/stop", async (c) => {
+    const t = await posted(c);
+    if (t instanceof Response) return t;
+    if (t.server) stopInBackground(t.user, t.server);
+    hub.log.info("server stopped by admin", { user: t.user.name, server: t.serverName, by: c.get("who")!.user.name });
+    return c.redirect("/hub/admin", 303);
+  });
+
+  app.post("/block", async (c) => {
+    const t = await posted(c);
+    if (t instanceof Response) return t;
+    const who = c.get("who")!;
+    if (t.user.id === who.user.id) return errorPage(c, 400, "You cannot block yourself.");
+    store.setBlocked(t.user.id, true);
+    const { sessions, tokens } = store.revokeUserAccess(t.user.id);
+    for (const s of store.listServers(t.user.id)) if (s.state !== "stopped") stopInBackground(t.user, s);
+    hub.log.warn("user blocked by admin", { user: t.user.name, by: who.user.name, sessions, tokens });
+    return c.redirect("/hub/admin", 303);
+  });
+
+  app.post("/unblock", async (c) => {
+    const t = await posted(c);
+    if (t instanceof Response) return t;
+    store.setBlocked(t.user.id, false);
+    hub.log.info("user unblocked by admin", { user: t.user.name, by: c.get("who")!.user.name });
+    return c.redirect("/hub/admin", 303);
+  });
+
+  return app;
+}

@@ -1,0 +1,185 @@
+// /hub/token: a person's API tokens. A new token's value is shown once, on the page that answers the
+// POST that made it; the store keeps only its hash. Tokens the hub made for their servers (the server's
+// own token, and OAuth tokens browsers got to open a server) are listed read-only: they end when the
+// server stops or the browser session ends, and revoking one by hand would only break a running server.
+import { Hono, type Context } from "hono";
+import { raw } from "hono/html";
+import { z } from "zod";
+import type { Hub, HubEnv } from "../src/hub/context.js";
+import { hasScope } from "../src/scopes.js";
+import type { TokenRow } from "../src/store/store.js";
+import { isoZ } from "../src/time.js";
+import { errorPage, Layout, pageUser, PostButton, postedForm, type PageUser } from "./layout.js";
+import { when } from "./pages.js";
+
+const EXPIRY: Record<string, { label: string; seconds: number | null }> = {
+  "1d": { label: "1 day", seconds: 86_400 },
+  "7d": { label: "7 days", seconds: 7 * 86_400 },
+  "30d": { label: "30 days", seconds: 30 * 86_400 },
+  never: { label: "Never", seconds: null },
+};
+
+const NewToken = z.looseObject({
+  note: z.string().trim().max(200).default(""),
+  expires: z.enum(Object.keys(EXPIRY) as [string, ...string[]]),
+});
+const Revoke = z.looseObject({ id: z.coerce.number().int().positive() });
+
+function TokenTable(props: { tokens: TokenRow[]; xsrf?: string }) {
+  return (
+    <table class="stack">
+      <thead>
+        <tr>
+          <th>Note</th>
+          <th>Created</th>
+          <th>Expires</th>
+          <th>Last used</th>
+          {props.xsrf ? <th></th> : null}
+        </tr>
+      </thead>
+      <tbody>
+        {props.tokens.map((t) => (
+          <tr>
+            <td data-label="Note">{t.note || <em class="muted">no note</em>}</td>
+            <td data-label="Created">{when(isoZ(t.created))}</td>
+            <td data-label="Expires">{when(isoZ(t.expires_at))}</td>
+            <td data-label="Last used">{when(isoZ(t.last_activity))}</td>
+            {props.xsrf ? (
+              <td>
+                <PostButton action="/hub/token/revoke" xsrf={props.xsrf} fields={{ id: String(t.id) }} class="danger" label="Revoke" />
+              </td>
+            ) : null}
+          </tr>
+        ))}
+      </tbody>
+    </table>
+  );
+}
+
+function TokensPage(props: { user: PageUser; xsrf: string; tokens: TokenRow[] }) {
+  const mine = props.tokens.filter((t) => t.kind === "api");
+  const servers = props.tokens.filter((t) => t.kind !== "api");
+  return (
+    <Layout title="Tokens" user={props.user} section="token">
+      <h1>API tokens</h1>
+      <section class="card">
+        <h2>New token</h2>
+        <p class="muted">A token acts as you against the hub's API (and your servers): send it as <code>Authorization: token …</code>.</p>
+        <form method="post" action="/hub/token">
+          <input type="hidden" name="_xsrf" value={props.xsrf} />
+          <label for="note">Note</label>
+          <input type="text" id="note" name="note" maxlength={200} placeholder="What it is for, e.g. “laptop sync script”" />
+          <label for="expires">Expires after</label>
+          <select id="expires" name="expires">
+            {Object.entries(EXPIRY).map(([value, e]) => (
+              <option value={value} selected={value === "30d"}>
+                {e.label}
+              </option>
+            ))}
+          </select>
+          <div class="actions">
+            <button class="primary" type="submit">
+              Create token
+            </button>
+          </div>
+        </form>
+      </section>
+      <section class="card">
+        <h2>Your tokens</h2>
+        {mine.length ? <TokenTable tokens={mine} xsrf={props.xsrf} /> : <p class="muted">You have no API tokens.</p>}
+      </section>
+      {servers.length ? (
+        <section class="card">
+          <h2>Used by your servers</h2>
+          <p class="muted">Made by the hub when a server starts or you open one; they end when it stops or you log out.</p>
+          <TokenTable tokens={servers} />
+        </section>
+      ) : null}
+    </Layout>
+  );
+}
+
+// Copying needs JavaScript; without it the field is still easy to select, so the button only appears with it.
+const COPY_SCRIPT = `
+(function () {
+  var field = document.getElementById("token"), button = document.getElementById("copy");
+  button.hidden = false;
+  button.onclick = function () {
+    field.select();
+    var done = function () { button.textContent = "Copied"; };
+    if (navigator.clipboard) navigator.clipboard.writeText(field.value).then(done, function () { document.execCommand("copy"); done(); });
+    else { document.execCommand("copy"); done(); }
+  };
+})();
+`;
+
+function NewTokenPage(props: { user: PageUser; token: string; row: TokenRow }) {
+  return (
+    <Layout title="New token" user={props.user} section="token">
+      <h1>Your new token</h1>
+      <section class="card">
+        <p class="alert ok">Copy it now: it is shown only this once. The hub keeps only a hash of it.</p>
+        <label for="token">{props.row.note || "Token"}</label>
+        <div class="actions">
+          <input type="text" id="token" class="secret" readonly value={props.token} autocomplete="off" />
+          <button type="button" id="copy" hidden>
+            Copy
+          </button>
+        </div>
+        <p class="muted">Expires: {when(isoZ(props.row.expires_at))}</p>
+        <p>
+          <a class="button" href="/hub/token">
+            Done
+          </a>
+        </p>
+      </section>
+      <script>{raw(COPY_SCRIPT)}</script>
+    </Layout>
+  );
+}
+
+export function tokenPages(hub: Hub): Hono<HubEnv> {
+  const app = new Hono<HubEnv>();
+  const { store } = hub;
+
+  // The same scopes the token API asks for: an API token that may only read cannot mint one that may write.
+  const allowed = (c: Context<HubEnv>, scope: string) => hasScope(c.get("who")!.scopes, scope, { user: c.get("who")!.user.name });
+
+  app.get("/", (c) => {
+    if (!allowed(c, "read:tokens")) return errorPage(c, 403, "You may not see this account's tokens.");
+    const who = c.get("who")!;
+    return c.html(<TokensPage user={pageUser(who)!} xsrf={who.session?.csrf ?? ""} tokens={store.listTokens(who.user.id)} />);
+  });
+
+  app.post("/", async (c) => {
+    if (!allowed(c, "tokens")) return errorPage(c, 403, "You may not create tokens.");
+    const form = await postedForm(c, hub, NewToken);
+    if (form instanceof Response) return form;
+    const who = c.get("who")!;
+    const { token, row } = store.createToken({
+      userId: who.user.id,
+      kind: "api",
+      scopes: ["inherit"],
+      note: form.note,
+      expiresInS: EXPIRY[form.expires]!.seconds,
+    });
+    hub.log.info("token created", { user: who.user.name, token_id: `a${row.id}`, via: "token page" });
+    // The only copy of the value: keep it out of every cache, and the back button's.
+    c.header("Cache-Control", "no-store");
+    return c.html(<NewTokenPage user={pageUser(who)!} token={token} row={row} />);
+  });
+
+  app.post("/revoke", async (c) => {
+    if (!allowed(c, "tokens")) return errorPage(c, 403, "You may not revoke tokens.");
+    const form = await postedForm(c, hub, Revoke);
+    if (form instanceof Response) return form;
+    const who = c.get("who")!;
+    const t = store.getToken(form.id);
+    if (t?.user_id !== who.user.id || t.kind !== "api") return errorPage(c, 404, "No such token.");
+    store.deleteToken(t.id);
+    hub.log.info("token revoked", { user: who.user.name, token_id: `a${t.id}`, via: "token page" });
+    return c.redirect("/hub/token", 303);
+  });
+
+  return app;
+}
