@@ -57,6 +57,10 @@ export function devLogin(hub: Hub): Hono<HubEnv> {
       return form(c, 403, next, `${name} is not on this hub's list of allowed users.`);
     }
     const user = hub.store.ensureUser(name, cfg.auth.admin_users.includes(name));
+    if (user.blocked) {
+      hub.log.info("login refused: blocked by an admin", { user: name });
+      return form(c, 403, next, `${name} has been blocked by an admin of this hub.`);
+    }
     startSession(c, hub.store, cfg, user.id);
     hub.log.info("user logged in", { user: name, method: "dev" });
     return c.redirect(next, 302);

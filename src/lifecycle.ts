@@ -5,6 +5,7 @@ import { EventEmitter } from "node:events";
 import type { Config } from "./config/schema.js";
 import type { Logger } from "./log.js";
 import { oauthClientId, routeKey, serverFilter, serverPrefix } from "./names.js";
+import type { Profile } from "./config/schema.js";
 import { resolveProfile } from "./profiles.js";
 import { serverArgv, serverEnv } from "./server-env.js";
 import { serverTokenScopes } from "./scopes.js";
@@ -74,6 +75,17 @@ export class Lifecycle {
    * Starting a server that is already starting returns the same `done`.
    */
   start(user: UserRow, serverName: string, userOptions: object = {}): { done: Promise<void> } {
+    // Refuse a profile this user may not use now (before any record exists), rather than as a failed start;
+    // record the one used by name.
+    const requested = (userOptions as { profile?: unknown }).profile;
+    if (requested !== undefined && typeof requested !== "string") throw new LifecycleError(400, "user_options.profile must be a string");
+    let profile: Profile | undefined;
+    try {
+      profile = resolveProfile(this.d.config(), user.name, requested || undefined);
+    } catch (err) {
+      throw new LifecycleError(403, `Cannot start ${user.name}${serverName ? `/${serverName}` : ""}: ${(err as Error).message}`);
+    }
+    if (profile) userOptions = { ...userOptions, profile: profile.name };
     const server = this.d.store.ensureServer(user.id, serverName);
     const existing = this.pending.get(server.id);
     if (existing) return { done: existing.done };

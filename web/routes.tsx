@@ -4,11 +4,11 @@ import { Hono } from "hono";
 import { z } from "zod";
 import { safeNext } from "../auth/next.js";
 import { endSession } from "../auth/session.js";
-import type { Config, Profile } from "../src/config/schema.js";
+import type { Config } from "../src/config/schema.js";
 import type { Hub, HubEnv } from "../src/hub/context.js";
 import { LifecycleError, type ProgressEvent } from "../src/lifecycle.js";
 import { SERVER_NAME, serverFilter, serverPrefix, urlName } from "../src/names.js";
-import { profilesFor, resolveProfile } from "../src/profiles.js";
+import { profilesFor } from "../src/profiles.js";
 import { hasScope } from "../src/scopes.js";
 import type { ServerRow, UserRow } from "../src/store/store.js";
 import { isoZ } from "../src/time.js";
@@ -130,16 +130,8 @@ export function pages(hub: Hub): Hono<HubEnv> {
       }
     }
     if (!(server && lifecycle.isPending(server.id))) {
-      // Checked here too (the lifecycle checks again) so a refused profile is a page saying why rather than a
-      // failed start; and the profile used is recorded by name, so pages can show it.
-      let chosen: Profile | undefined;
       try {
-        chosen = resolveProfile(cfg, owner.name, profile || undefined);
-      } catch (err) {
-        return errorPage(c, 403, `Cannot start ${owner.name}${serverName ? `/${serverName}` : ""}: ${(err as Error).message}.`);
-      }
-      try {
-        lifecycle.start(owner, serverName, chosen ? { profile: chosen.name } : {});
+        lifecycle.start(owner, serverName, profile ? { profile } : {});
       } catch (err) {
         if (err instanceof LifecycleError) return errorPage(c, err.status, err.message);
         throw err;
