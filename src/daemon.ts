@@ -137,7 +137,7 @@ export async function runDaemon(configPath: string | undefined): Promise<void> {
   fetch = app.fetch;
   lifecycle.startWatching();
   const housekeeping = setInterval(() => {
-    db.purgeExpired();
+    db.purgeExpired({ idleMs: config.session.idle_timeout_s * 1000, maxAgeMs: config.session.max_age_s * 1000 });
     db.pruneSpawnEvents();
   }, 3_600_000).unref();
 

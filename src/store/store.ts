@@ -479,9 +479,14 @@ export class Store {
       .run(keepSpawns);
   }
 
-  /** Remove expired codes and tokens. */
-  purgeExpired(): void {
+  /** Remove expired codes, tokens, login attempts and sessions (and the OAuth tokens bound to those sessions). */
+  purgeExpired(session: { idleMs: number; maxAgeMs: number }): void {
     const now = Date.now();
+    const stale = this.db
+      .prepare("SELECT hash, public_id FROM sessions WHERE last_seen < ? OR created < ?")
+      .all(now - session.idleMs, now - session.maxAgeMs) as Pick<SessionRow, "hash" | "public_id">[];
+    for (const s of stale) this.deleteSession(s);
+    this.db.prepare("DELETE FROM login_attempts WHERE expires_at <= ?").run(now);
     this.db.prepare("DELETE FROM oauth_codes WHERE expires_at <= ?").run(now);
     this.db.prepare("DELETE FROM api_tokens WHERE expires_at IS NOT NULL AND expires_at <= ?").run(now);
   }

@@ -145,7 +145,7 @@ describe("tokens", () => {
     store.deleteToken(forever.row.id);
     expect(store.findToken(forever.token)).toBeUndefined();
 
-    store.purgeExpired();
+    store.purgeExpired({ idleMs: 14 * 86_400_000, maxAgeMs: 30 * 86_400_000 });
     expect(store.getToken(short.row.id)).toBeUndefined();
   });
 });
@@ -171,7 +171,7 @@ describe("OAuth codes", () => {
     const a = populate("alice");
     store.createOAuthCode({ client_id: a.clientId, user_id: a.user.id, scopes: "[]", redirect_uri: "x", session_id: null, code_challenge: null, expires_at: Date.now() + 10 * 60_000 });
     vi.setSystemTime(Date.now() + 6 * 60_000);
-    store.purgeExpired();
+    store.purgeExpired({ idleMs: 14 * 86_400_000, maxAgeMs: 30 * 86_400_000 });
     expect(count("SELECT count(*) AS n FROM oauth_codes")).toBe(1);
   });
 });
@@ -179,6 +179,20 @@ describe("OAuth codes", () => {
 describe("sessions", () => {
   const IDLE = 60 * 60_000;
   const MAX = 24 * 60 * 60_000;
+
+  it("are purged in housekeeping once idle, with the OAuth tokens bound to them", () => {
+    vi.useFakeTimers({ toFake: ["Date"] });
+    const user = store.createUser("alice", false)!;
+    const idle = store.createSession(user.id).session;
+    store.createToken({ userId: user.id, kind: "oauth", scopes: [], sessionId: idle.public_id });
+    vi.setSystemTime(Date.now() + IDLE - 1000);
+    const fresh = store.createSession(user.id).session;
+    vi.setSystemTime(Date.now() + 2000);
+    store.purgeExpired({ idleMs: IDLE, maxAgeMs: MAX });
+    expect(count("SELECT count(*) AS n FROM sessions")).toBe(1);
+    expect(store.db.prepare("SELECT public_id FROM sessions").get()).toEqual({ public_id: fresh.public_id });
+    expect(count("SELECT count(*) AS n FROM api_tokens WHERE kind = 'oauth'")).toBe(0);
+  });
 
   it("end after the idle timeout, and are deleted on sight", () => {
     vi.useFakeTimers({ toFake: ["Date"] });
