@@ -16,7 +16,7 @@ import { parseArgs } from "node:util";
 import { freePort } from "../spawners/ports.js";
 
 const ROOT = resolve(import.meta.dirname, "../..");
-const CLI = join(ROOT, "dist/src/cli.js");
+const CLI = join(ROOT, "dist/slicehub.js");
 const UPSTREAM = join(ROOT, "dist/bench/upstream.js");
 const WS_CLIENT = join(ROOT, "dist/bench/ws-client.js");
 const CHP = join(ROOT, "node_modules/configurable-http-proxy/bin/configurable-http-proxy");

@@ -4,6 +4,7 @@ import { parseArgs } from "node:util";
 import { configJsonSchema, loadConfigFile } from "./config/load.js";
 import { databasePath, loadConfigOrExit, runDaemon } from "./daemon.js";
 import { USER_NAME } from "./names.js";
+import { packageVersion } from "./package-root.js";
 import { Store } from "./store/store.js";
 
 const MAIN_HELP = `slicehub — log people in, start a Jupyter server for each, and proxy to it.
@@ -104,9 +105,7 @@ async function main(argv: string[]): Promise<void> {
     return;
   }
   if (command === "-V" || command === "--version") {
-    const { createRequire } = await import("node:module");
-    const pkg = createRequire(import.meta.url)("../../package.json") as { version: string };
-    process.stdout.write(`${pkg.version}\n`);
+    process.stdout.write(`${packageVersion()}\n`);
     return;
   }
   if (command === "help") {

@@ -1,8 +1,7 @@
 // `slicehub start`: wires config, store, proxy, spawner and lifecycle together, serves, and shuts down
 // without touching running user servers.
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import Database from "better-sqlite3";
-import { fileURLToPath } from "node:url";
 import { resolveClientSecret } from "../auth/secret.js";
 import { SESSION_COOKIE_NAMES } from "../auth/session.js";
 import { createForwarder } from "../proxy/forward.js";
@@ -24,7 +23,6 @@ import { internalApiUrl } from "./server-env.js";
 import { createServer } from "./server.js";
 import { Store } from "./store/store.js";
 
-const CLI_PATH = fileURLToPath(new URL("./cli.js", import.meta.url));
 
 export function databasePath(cfg: Config): string {
   return join(cfg.state_dir, "slicehub.sqlite");
@@ -107,7 +105,7 @@ export async function runDaemon(configPath: string | undefined): Promise<void> {
   let spawner: Spawner;
   let helper: HelperClient | undefined;
   if (runAs) {
-    helper = await HelperClient.start(CLI_PATH, configPath!, log, (code, signal) => {
+    helper = await HelperClient.start(resolve(process.argv[1]!), configPath!, log, (code, signal) => {
       // Without the helper nothing can start or stop; exit so systemd restarts us. Servers keep running.
       log.error("the privileged helper exited; exiting so the service manager restarts slicehub", { code, signal });
       process.exit(70);

@@ -2,10 +2,10 @@
 // overwrites an admin's config.
 import { execFileSync } from "node:child_process";
 import { chownSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
-import { dirname, join, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
+import { join } from "node:path";
+import { cliPath, packageRoot } from "./package-root.js";
 
-const PACKAGE_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
+const PACKAGE_ROOT = packageRoot();
 
 export interface InstallOptions {
   configDir: string;
@@ -58,7 +58,7 @@ export function install(o: InstallOptions, say: (line: string) => void): void {
     say(`wrote ${configPath} (root:${o.user}, mode 0640)`);
   }
   const schemaPath = join(o.configDir, "config.schema.json");
-  writeFileSync(schemaPath, execFileSync(process.execPath, [join(PACKAGE_ROOT, "dist/src/cli.js"), "schema"]), { mode: 0o644 });
+  writeFileSync(schemaPath, execFileSync(process.execPath, [cliPath(), "schema"]), { mode: 0o644 });
   say(`wrote ${schemaPath}`);
 
   // 3. Root hooks: root-owned, not writable by anyone else (the helper refuses to run them otherwise).
@@ -77,7 +77,7 @@ export function install(o: InstallOptions, say: (line: string) => void): void {
   mkdirSync(o.unitDir, { recursive: true });
   const unit = readFileSync(join(PACKAGE_ROOT, "deploy/slicehub.service"), "utf8")
     .replaceAll("@NODE@", process.execPath)
-    .replaceAll("@CLI@", join(PACKAGE_ROOT, "dist/src/cli.js"))
+    .replaceAll("@CLI@", cliPath())
     .replaceAll("@DOCS@", join(PACKAGE_ROOT, "README.md"))
     .replace("--config /etc/slicehub/config.json", `--config ${configPath}`);
   const unitPath = join(o.unitDir, "slicehub.service");

@@ -3,13 +3,13 @@
 // it re-reads the config to resolve profiles and limits, checks the user against the store and the account
 // rules, runs the root hooks, and builds every systemd-run argv. It never runs a command it was sent.
 import { chmodSync, copyFileSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
-import { dirname, join, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
+import { dirname, join } from "node:path";
 import Database from "better-sqlite3";
 import { loadConfigFile } from "../../src/config/load.js";
 import type { Config, SystemdSpawnerConfig } from "../../src/config/schema.js";
 import { log } from "../../src/log.js";
 import { serverPrefix } from "../../src/names.js";
+import { packageRoot } from "../../src/package-root.js";
 import { resolveProfile } from "../../src/profiles.js";
 import { internalApiUrl, serverArgv, serverEnv } from "../../src/server-env.js";
 import { ensureAccount } from "../accounts.js";
@@ -21,8 +21,7 @@ import { HelperRequest, type HelperMessage, type SystemdState } from "./protocol
 const RUN_DIR = "/run/slicehub";
 /** Root-only home of the token files systemd loads as credentials; each is removed when its server stops. */
 export const CREDENTIAL_DIR = `${RUN_DIR}/credentials`;
-const PACKAGE_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../../..");
-const WRAPPER_SOURCE = join(PACKAGE_ROOT, "spawners/systemd/slicehub-server-wrapper");
+const WRAPPER_SOURCE = join(packageRoot(), "spawners/systemd/slicehub-server-wrapper");
 /**
  * Where units run the wrapper from: a root-owned copy the server accounts can reach, wherever the package
  * was unpacked (a checkout in a private directory, say) and whoever owns the package files.

@@ -1,4 +1,4 @@
-// Runs the real daemon as a subprocess (`node dist/src/cli.js start --config …`) on a free loopback port with
+// Runs the real daemon as a subprocess (`node dist/slicehub.js start --config …`, what `npm start` runs) on a free loopback port with
 // a temporary config and state, and a small cookie-jar browser to talk to it. `npm test` builds dist first.
 import { spawn, type ChildProcess } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
@@ -11,7 +11,7 @@ import WebSocket from "ws";
 import { freePort } from "../../spawners/ports.js";
 
 export const ROOT = resolve(import.meta.dirname, "../..");
-export const CLI = join(ROOT, "dist/src/cli.js");
+export const CLI = join(ROOT, "dist/slicehub.js");
 export const SINGLEUSER = "/usr/bin/jupyterhub-singleuser";
 const isRoot = process.getuid?.() === 0;
 
