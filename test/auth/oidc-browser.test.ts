@@ -1,33 +1,25 @@
 // OIDC login in a real browser (Debian's Chromium via playwright-core): the login page's button, the real
 // provider's redirects, home; and a refused login showing its reason. Screenshots go to test-artifacts/.
-import { existsSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
-import { chromium, type Browser } from "playwright-core";
+import { ARTIFACTS, haveChromium, launchChromium } from "../e2e/chromium.js";
+import type { Browser } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loginErrorText } from "../../web/login-pages.js";
-import { ROOT, type HubProcess } from "../e2e/harness.js";
+import type { HubProcess } from "../e2e/harness.js";
 import { startHubWithIdp } from "./hub-with-idp.js";
 import type { Idp } from "./idp.js";
 
-const CHROMIUM = "/usr/bin/chromium";
-const ARTIFACTS = join(ROOT, "test-artifacts");
 
-describe.skipIf(!existsSync(CHROMIUM))("OIDC login in the browser", () => {
+describe.skipIf(!haveChromium)("OIDC login in the browser", () => {
   let idp: Idp;
   let hub: HubProcess;
   let cleanup: () => Promise<void>;
   let browser: Browser;
 
   beforeAll(async () => {
-    mkdirSync(ARTIFACTS, { recursive: true });
     // Without a login_hint (the button sends none) the test IdP signs in as ada.
     ({ idp, hub, cleanup } = await startHubWithIdp({ defaultAccount: "ada" }));
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      // Chromium's own sandbox needs user namespaces CI does not give root; the rest keeps it off the network.
-      args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-    });
+    browser = await launchChromium();
   });
 
   afterAll(async () => {

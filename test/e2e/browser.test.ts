@@ -1,28 +1,21 @@
 // A person in a real browser (Debian's Chromium driven by playwright-core): log in, start a server while
 // watching its progress, land in the classic Notebook UI, run a cell. Screenshots go to test-artifacts/.
-import { existsSync, mkdirSync } from "node:fs";
+import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { chromium, type Browser, type Page } from "playwright-core";
-import { HubProcess, ROOT, SINGLEUSER } from "./harness.js";
+import { ARTIFACTS, haveChromium, launchChromium } from "./chromium.js";
+import type { Browser, Page } from "playwright-core";
+import { HubProcess, SINGLEUSER } from "./harness.js";
 
-const CHROMIUM = "/usr/bin/chromium";
-const ARTIFACTS = join(ROOT, "test-artifacts");
 
-describe.skipIf(!existsSync(CHROMIUM) || !existsSync(SINGLEUSER))("in the browser", () => {
+describe.skipIf(!haveChromium || !existsSync(SINGLEUSER))("in the browser", () => {
   let hub: HubProcess;
   let browser: Browser;
   let page: Page;
 
   beforeAll(async () => {
-    mkdirSync(ARTIFACTS, { recursive: true });
     hub = await HubProcess.start();
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      // Chromium's own sandbox needs user namespaces CI does not give root; the rest keeps it off the network.
-      args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-    });
+    browser = await launchChromium();
     page = await browser.newPage({ viewport: { width: 1100, height: 800 } });
   });
 

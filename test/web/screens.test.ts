@@ -1,31 +1,23 @@
 // Every page in a real browser (Debian's Chromium driven by playwright-core), on a desktop and a phone.
 // The screenshots in test-artifacts/page-*.png are for people to look at; the assertions check what each
 // page must show.
-import { existsSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { chromium, type Browser, type Page } from "playwright-core";
-import { ROOT, type HubProcess } from "../e2e/harness.js";
+import { ARTIFACTS, haveChromium, launchChromium } from "../e2e/chromium.js";
+import type { Browser, Page } from "playwright-core";
+import type { HubProcess } from "../e2e/harness.js";
 import { startWebHub } from "./hub.js";
 
-const CHROMIUM = "/usr/bin/chromium";
-const ARTIFACTS = join(ROOT, "test-artifacts");
 const DESKTOP = { width: 1100, height: 800 };
 const PHONE = { width: 375, height: 740 };
 
-describe.skipIf(!existsSync(CHROMIUM))("pages in Chromium", () => {
+describe.skipIf(!haveChromium)("pages in Chromium", () => {
   let hub: HubProcess;
   let browser: Browser;
 
   beforeAll(async () => {
-    mkdirSync(ARTIFACTS, { recursive: true });
     hub = await startWebHub();
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      // Chromium's own sandbox needs user namespaces CI does not give root; the rest keeps it off the network.
-      args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-    });
+    browser = await launchChromium();
   });
 
   afterAll(async () => {
