@@ -52,7 +52,6 @@ export function createForwarder(opts: ForwarderOptions): Forwarder {
   const lastActivity = new Map<number, number>();
   const routeOf = new WeakMap<IncomingMessage, Route>();
   const serverOf = { get: (req: IncomingMessage) => routeOf.get(req)?.serverId };
-  const onPooledSocket = new WeakSet<IncomingMessage>();
   const upgrades = new WeakMap<Duplex, { serverId: number; client: Duplex }>();
 
   const touch = (serverId: number | undefined) => {
@@ -64,22 +63,6 @@ export function createForwarder(opts: ForwarderOptions): Forwarder {
   proxy.on("error", (err, _req, clientSide) => {
     log.debug("proxy client connection failed", { code: (err as NodeJS.ErrnoException).code });
     clientSide.destroy();
-  });
-
-  proxy.on("proxyReq", (proxyReq, req) => {
-    if (proxyReq.reusedSocket) onPooledSocket.add(req);
-  });
-
-  proxy.on("proxyRes", (proxyRes, req, res) => {
-    touch(serverOf.get(req));
-    const route = routeOf.get(req);
-    if (route) filterSetCookie(proxyRes, route, opts.stripCookies, log);
-    proxyRes.once("close", () => {
-      touch(serverOf.get(req));
-      // http-proxy does not end the client response when the upstream dies mid-body; the client would wait
-      // forever for the rest.
-      if (!proxyRes.complete) res.destroy();
-    });
   });
 
   // Activity listeners go on the sockets only once http-proxy has piped them together ("open"): a 'data'
@@ -111,32 +94,52 @@ export function createForwarder(opts: ForwarderOptions): Forwarder {
     else notAnswering(req, res, route);
   }
 
-  function canRetry(err: NodeJS.ErrnoException, req: IncomingMessage, res: ServerResponse): boolean {
-    return (
-      STALE_SOCKET_CODES.has(err.code ?? "") &&
-      onPooledSocket.has(req) &&
-      !res.headersSent &&
-      !res.destroyed &&
-      RETRYABLE_METHODS.has(req.method ?? "") &&
-      !hasBody(req)
-    );
-  }
-
+  // Plain HTTP goes through node's client directly rather than http-proxy: per request that is a third less
+  // CPU (bench/README.md), on the path every notebook request takes. Websockets still use http-proxy.
   function web(req: IncomingMessage, res: ServerResponse, route: Route): void {
-    routeOf.set(req, route);
     stripCookies(req, opts.stripCookies);
-    // Hop-by-hop: a client's (or a front proxy's) "Connection: close" must not end our pooled upstream socket.
-    delete req.headers.connection;
-    delete req.headers["keep-alive"];
-    proxy.web(req, res, { target: route.target, agent }, (err) => {
-      if (!canRetry(err, req, res)) return fail(err, req, res, route);
-      log.debug("retrying on a fresh connection", { route: route.prefix, code: (err as NodeJS.ErrnoException).code });
-      // agent: false, because the pool may hold more sockets that the upstream closed at the same moment;
-      // xfwd: false, because the first attempt already appended X-Forwarded-* to req.headers.
-      proxy.web(req, res, { target: route.target, agent: false, xfwd: false }, (retryErr) =>
-        fail(retryErr, req, res, route),
-      );
-    });
+    const headers = forwardedHeaders(req);
+    const target = new URL(route.target);
+    const send = (fresh: boolean) => {
+      // fresh: a retry avoids the pool, which may hold more sockets the upstream closed at the same moment.
+      const upstream = http.request({ host: target.hostname, port: target.port, method: req.method, path: req.url, headers, agent: fresh ? false : agent });
+      let answered = false;
+      upstream.on("response", (up) => {
+        answered = true;
+        touch(route.serverId);
+        filterSetCookie(up, route, opts.stripCookies, log);
+        res.writeHead(up.statusCode ?? 502, up.statusMessage, responseHeaders(up));
+        up.pipe(res);
+        // The upstream's socket failing mid-body surfaces here; without a listener it would crash the hub.
+        up.on("error", () => res.destroy());
+        up.once("close", () => {
+          touch(route.serverId);
+          // The upstream died mid-body: end the client's response too, or it waits forever for the rest.
+          if (!up.complete) res.destroy();
+        });
+      });
+      upstream.on("error", (err: NodeJS.ErrnoException) => {
+        const retry =
+          !fresh &&
+          !answered &&
+          upstream.reusedSocket &&
+          STALE_SOCKET_CODES.has(err.code ?? "") &&
+          !res.headersSent &&
+          !res.destroyed &&
+          RETRYABLE_METHODS.has(req.method ?? "") &&
+          !hasBody(req);
+        if (!retry) return fail(err, req, res, route);
+        log.debug("retrying on a fresh connection", { route: route.prefix, code: err.code });
+        send(true);
+      });
+      // A client that goes away must not leave the upstream request (and its socket) behind.
+      res.once("close", () => {
+        if (!res.writableFinished) upstream.destroy();
+      });
+      if (hasBody(req)) req.pipe(upstream);
+      else upstream.end();
+    };
+    send(false);
   }
 
   function ws(req: IncomingMessage, socket: Duplex, head: Buffer, route: Route): void {
@@ -230,6 +233,32 @@ function filterSetCookie(res: IncomingMessage, route: Route, hubCookies: readonl
     kept.push(out.join(";"));
   }
   if (changed) res.headers["set-cookie"] = kept;
+}
+
+// Hop-by-hop headers belong to one connection, not to the request: a client's "Connection: close" must not
+// end our pooled upstream socket, and the upstream's framing is node's to redo towards the client.
+const HOP_BY_HOP = new Set(["connection", "keep-alive", "proxy-connection", "proxy-authorization", "te", "trailer", "upgrade"]);
+
+/** The request's headers for the upstream: hop-by-hop ones removed, X-Forwarded-* added as http-proxy's xfwd does. */
+function forwardedHeaders(req: IncomingMessage): http.OutgoingHttpHeaders {
+  const out: http.OutgoingHttpHeaders = {};
+  for (const [k, v] of Object.entries(req.headers)) if (v !== undefined && !HOP_BY_HOP.has(k)) out[k] = v;
+  const encrypted = (req.socket as { encrypted?: boolean }).encrypted === true;
+  const add = (name: string, value: string) => {
+    const prior = req.headers[name];
+    out[name] = prior ? `${String(prior)},${value}` : value;
+  };
+  add("x-forwarded-for", req.socket.remoteAddress ?? "");
+  add("x-forwarded-port", /:(\d+)$/.exec(req.headers.host ?? "")?.[1] ?? (encrypted ? "443" : "80"));
+  add("x-forwarded-proto", encrypted ? "https" : "http");
+  out["x-forwarded-host"] = req.headers["x-forwarded-host"] ?? req.headers.host ?? "";
+  return out;
+}
+
+function responseHeaders(up: IncomingMessage): http.OutgoingHttpHeaders {
+  const out: http.OutgoingHttpHeaders = {};
+  for (const [k, v] of Object.entries(up.headers)) if (v !== undefined && !HOP_BY_HOP.has(k) && k !== "transfer-encoding") out[k] = v;
+  return out;
 }
 
 /** Removes the named cookies; every other cookie keeps its bytes and its place. */
