@@ -25,6 +25,9 @@ export function identify(hub: Hub): MiddlewareHandler<HubEnv> {
     } else {
       const session = readSession(c, hub.store, hub.config());
       const user = session && hub.store.getUserById(session.user_id);
+      // A person using the hub's pages is active too (the admin page and the culler read this); at most one
+      // write a minute.
+      if (session && user && !user.blocked && (user.last_activity ?? 0) < Date.now() - 60_000) hub.store.touchUser(user.id, Date.now());
       if (session && user && !user.blocked) c.set("who", { user, via: "session", session, scopes: expandScopes(roleScopes(user)) });
     }
     await next();

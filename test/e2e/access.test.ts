@@ -36,6 +36,12 @@ describe("access follows the config", () => {
     await hub?.destroy();
   });
 
+  it("counts using the hub's pages as user activity", async () => {
+    await a.request("/hub/home");
+    const model = (await (await a.request("/hub/api/users/alice")).json()) as { last_activity: string | null };
+    expect(model.last_activity).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$/);
+  });
+
   it("ends a removed user's session, tokens and server within one reload, and takes admin away", async () => {
     const whoami = async (br: Browser) => (await (await br.request("/hub/api/user")).json()) as { admin: boolean };
     expect((await whoami(a)).admin).toBe(true);
