@@ -12,3 +12,16 @@ export function parseIso(s: string): number {
   if (!/^\d{4}-\d\d-\d\d([T ]\d\d:\d\d(:\d\d(\.\d+)?)?)?/.test(trimmed)) return NaN;
   return Date.parse(hasZone ? trimmed : `${trimmed.replace(" ", "T")}Z`);
 }
+
+/** Wait for a promise at most `ms` (its outcome ignored); true when it settled in time. */
+export async function settledWithin(p: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<false>((r) => (timer = setTimeout(() => r(false), ms)));
+  const settled = p.then(
+    () => true,
+    () => true,
+  );
+  const r = await Promise.race([settled, timeout]);
+  clearTimeout(timer);
+  return r;
+}

@@ -11,7 +11,7 @@ import { SERVER_NAME, serverFilter, serverPrefix, urlName } from "../src/names.j
 import { profilesFor } from "../src/profiles.js";
 import { hasScope } from "../src/scopes.js";
 import type { ServerRow, UserRow } from "../src/store/store.js";
-import { isoZ } from "../src/time.js";
+import { isoZ, settledWithin } from "../src/time.js";
 import { adminPages } from "./admin.js";
 import { errorPage, pageUser, postedForm } from "./layout.js";
 import { chosenProfile, HomePage, NotRunningPage, SpawnFailedPage, SpawnPendingPage } from "./pages.js";
@@ -33,17 +33,6 @@ const Form = z.looseObject({
   server_name: z.string().max(200).optional(),
   profile: z.string().max(100).optional(),
 });
-
-/** Wait for a promise at most `ms`. */
-function settleWithin(p: Promise<unknown>, ms: number): Promise<void> {
-  return new Promise((resolve) => {
-    const t = setTimeout(resolve, ms);
-    p.finally(() => {
-      clearTimeout(t);
-      resolve();
-    }).catch(() => undefined);
-  });
-}
 
 export function pages(hub: Hub): Hono<HubEnv> {
   const app = new Hono<HubEnv>();
@@ -171,7 +160,7 @@ export function pages(hub: Hub): Hono<HubEnv> {
       const t = await target(c, "delete:servers");
       if (t instanceof Response) return t;
       const server = store.getServer(t.owner.id, t.serverName);
-      if (server) await settleWithin(lifecycle.stop(t.owner, server), 10_000);
+      if (server) await settledWithin(lifecycle.stop(t.owner, server), 10_000);
       return c.redirect("/hub/home", 303);
     });
   }

@@ -6,7 +6,7 @@ import { LifecycleError, type ProgressEvent } from "../lifecycle.js";
 import { SERVER_NAME, USER_NAME, serverFilter, serverPrefix } from "../names.js";
 import { hasScope, scopeUsers, tokenScopes } from "../scopes.js";
 import type { ServerRow, UserRow } from "../store/store.js";
-import { parseIso } from "../time.js";
+import { parseIso, settledWithin } from "../time.js";
 import type { Hub, HubEnv, Who } from "./context.js";
 import { csrfProblem } from "./identify.js";
 import { tokenModel, userModel } from "./models.js";
@@ -32,19 +32,6 @@ const TokenRequest = z.strictObject({
 });
 
 const CreateUser = z.looseObject({ admin: z.boolean().optional() });
-
-/** Wait for a promise at most `ms`; true when it settled in time. */
-async function within(p: Promise<unknown>, ms: number): Promise<boolean> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<false>((r) => (timer = setTimeout(() => r(false), ms)));
-  const settled = p.then(
-    () => true,
-    () => true,
-  );
-  const r = await Promise.race([settled, timeout]);
-  clearTimeout(timer);
-  return r;
-}
 
 async function jsonBody(c: Context): Promise<unknown> {
   const text = await c.req.text();
@@ -240,7 +227,7 @@ export function hubApi(hub: Hub): Hono<HubEnv> {
         if (err instanceof LifecycleError) return apiError(c, err.status, err.message);
         throw err;
       }
-      if (!(await within(done, SLOW_SPAWN_MS))) return c.body(null, 202);
+      if (!(await settledWithin(done, SLOW_SPAWN_MS))) return c.body(null, 202);
       const after = store.getServer(user.id, serverName);
       if (after?.state === "running") return c.body(null, 201);
       return apiError(c, 500, after?.failure ?? "Spawn failed");
@@ -257,7 +244,7 @@ export function hubApi(hub: Hub): Hono<HubEnv> {
     const stopped = lifecycle.stop(user, server).then(() => {
       if (remove) store.deleteServer(server.id);
     });
-    return (await within(stopped, SLOW_STOP_MS)) ? c.body(null, 204) : c.body(null, 202);
+    return (await settledWithin(stopped, SLOW_STOP_MS)) ? c.body(null, 204) : c.body(null, 202);
   };
   api.post("/users/:name/server", serverRoute(false));
   api.delete("/users/:name/server", serverRoute(false));
