@@ -98,8 +98,10 @@ export async function startIdp(opts: IdpOptions): Promise<Idp> {
         pkce: { required: () => true },
         ttl: { AccessToken: 600, AuthorizationCode: 60, Grant: 600, IdToken: 600, Interaction: 600, Session: 600 },
       });
-      provider.on("grant.success", (ctx: { body: { id_token?: string; access_token?: string }; oidc: { params: { code?: string } } }) => {
-        for (const value of [ctx.body.id_token, ctx.body.access_token, ctx.oidc.params.code]) if (value) issued.push(value);
+      provider.on("grant.success", (ctx) => {
+        const body = ctx.body as { id_token?: string; access_token?: string };
+        const code = (ctx.oidc.params as { code?: string } | undefined)?.code;
+        for (const value of [body.id_token, body.access_token, code]) if (value) issued.push(value);
       });
       handle = provider.callback();
     },

@@ -66,7 +66,7 @@ describe("admin page", () => {
   });
 
   it("refuses actions without the session's CSRF token", async () => {
-    for (const fields of [{}, { _xsrf: "forged" }]) {
+    for (const fields of [{}, { _xsrf: "forged" }] as Record<string, string>[]) {
       const r = await admin.postForm("/hub/admin/block", { ...fields, user: "bob" });
       expect(r.status).toBe(403);
       expect(await r.text()).toContain("CSRF");
