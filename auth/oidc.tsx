@@ -4,7 +4,7 @@
 import type { Context } from "hono";
 import { deleteCookie, getCookie, setCookie } from "hono/cookie";
 import * as client from "openid-client";
-import type { Config, OidcAuthConfig } from "../src/config/schema.js";
+import { isLoopbackHost, type Config, type OidcAuthConfig } from "../src/config/schema.js";
 import type { Hub, HubEnv } from "../src/hub/context.js";
 import { safeEqual } from "../src/secrets.js";
 import type { UserRow } from "../src/store/store.js";
@@ -42,7 +42,7 @@ export function oidcHandlers(hub: Hub, clientSecret: string | undefined): OidcHa
     if (!found) {
       const issuer = new URL(auth.issuer);
       // Plain http only to a provider on this machine, and only when a test asks for it.
-      const insecure = process.env.SLICEHUB_TEST_INSECURE_OIDC === "1" && isLoopback(issuer.hostname);
+      const insecure = process.env.SLICEHUB_TEST_INSECURE_OIDC === "1" && isLoopbackHost(issuer.hostname);
       if (insecure && !warnedInsecure) {
         log.warn("SLICEHUB_TEST_INSECURE_OIDC=1: allowing plain http to a loopback OIDC issuer (for tests only)", { issuer: auth.issuer });
         warnedInsecure = true;
@@ -187,10 +187,6 @@ function redirectUri(cfg: Config): string {
 function providerName(issuer: string): string {
   const host = new URL(issuer).host;
   return host === "accounts.google.com" ? "Google" : host;
-}
-
-function isLoopback(hostname: string): boolean {
-  return hostname === "localhost" || hostname === "[::1]" || /^127\.\d+\.\d+\.\d+$/.test(hostname);
 }
 
 function unavailable(c: Context<HubEnv>, message: string): Response | Promise<Response> {

@@ -22,6 +22,11 @@ export function serverPrefix(user: string, server: string): string {
   return server ? `/user/${urlName(user)}/${urlName(server)}/` : `/user/${urlName(user)}/`;
 }
 
+/** "alice" or "alice/foo": the tail of hub URLs about a server (/hub/spawn/…, /hub/spawn-pending/…). */
+export function serverPath(user: string, server: string): string {
+  return server ? `${urlName(user)}/${urlName(server)}` : urlName(user);
+}
+
 /** The routing-table key: the prefix without its trailing slash. */
 export function routeKey(user: string, server: string): string {
   return serverPrefix(user, server).slice(0, -1);

@@ -12,7 +12,8 @@ import { hasScope } from "../src/scopes.js";
 import type { ServerRow, UserRow } from "../src/store/store.js";
 import { isoZ } from "../src/time.js";
 import { errorPage, Layout, pageUser, PostButton, postedForm, type PageUser } from "./layout.js";
-import { chosenProfile, profileTitle, serverPath, when } from "./pages.js";
+import { serverPath } from "../src/names.js";
+import { chosenProfile, profileTitle, when } from "./pages.js";
 
 interface AdminServer {
   name: string;

@@ -1,5 +1,6 @@
 import { raw } from "hono/html";
 import type { Profile } from "../src/config/schema.js";
+import { serverPath } from "../src/names.js";
 import type { ServerRow } from "../src/store/store.js";
 import { Layout, PostButton, type PageUser } from "./layout.js";
 
@@ -34,10 +35,6 @@ export interface HomeServer {
   failure: string | null;
   /** The profile its last start asked for (user_options.profile), if any. */
   profile: string | null;
-}
-
-export function serverPath(user: string, server: string): string {
-  return server ? `${encodeURIComponent(user)}/${encodeURIComponent(server)}` : encodeURIComponent(user);
 }
 
 /** "2025-06-01 14:05 UTC", or `none` for a missing time. Absolute: a server-rendered "5 minutes ago" goes stale. */

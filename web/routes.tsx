@@ -7,7 +7,7 @@ import { endSession } from "../auth/session.js";
 import type { Config } from "../src/config/schema.js";
 import type { Hub, HubEnv } from "../src/hub/context.js";
 import { LifecycleError, type ProgressEvent } from "../src/lifecycle.js";
-import { SERVER_NAME, serverFilter, serverPrefix, urlName } from "../src/names.js";
+import { SERVER_NAME, serverFilter, serverPath, serverPrefix, urlName } from "../src/names.js";
 import { profilesFor } from "../src/profiles.js";
 import { hasScope } from "../src/scopes.js";
 import type { ServerRow, UserRow } from "../src/store/store.js";
@@ -102,7 +102,7 @@ export function pages(hub: Hub): Hono<HubEnv> {
   };
 
   const pendingUrl = (owner: string, serverName: string, next: string) =>
-    `/hub/spawn-pending/${urlName(owner)}${serverName ? `/${urlName(serverName)}` : ""}?next=${encodeURIComponent(next)}`;
+    `/hub/spawn-pending/${serverPath(owner, serverName)}?next=${encodeURIComponent(next)}`;
 
   /** `profile`: the one asked for; none means the owner's default. */
   const startOrShow = async (c: Context<HubEnv>, owner: UserRow, serverName: string, nextRaw: string | undefined, profile?: string) => {
@@ -248,9 +248,9 @@ export function userPathFallback(c: Context<HubEnv>, hub: Hub): Response | Promi
   }
   const pending = server && (hub.lifecycle.isPending(server.id) || server.state === "pending");
   if (pending || (server?.state === "stopped" && server.failure)) {
-    return c.redirect(`/hub/spawn-pending/${urlName(owner.name)}${serverName ? `/${urlName(serverName)}` : ""}?next=${encodeURIComponent(target)}`, 303);
+    return c.redirect(`/hub/spawn-pending/${serverPath(owner.name, serverName)}?next=${encodeURIComponent(target)}`, 303);
   }
-  const spawnUrl = `/hub/spawn/${urlName(owner.name)}${serverName ? `/${urlName(serverName)}` : ""}`;
+  const spawnUrl = `/hub/spawn/${serverPath(owner.name, serverName)}`;
   if (wantsJson) {
     const origin = `${url.protocol}//${c.req.header("host") ?? url.host}`;
     return c.json({ message: `JupyterHub server no longer running at ${path}. Restart the server at ${origin}${spawnUrl}` }, 424);

@@ -25,9 +25,13 @@ const listenUrl = z
     if (u.pathname !== "/" || u.search || u.hash) ctx.addIssue({ code: "custom", message: "must not have a path, query or fragment" });
   });
 
+/** A URL hostname (IPv6 in brackets, as URL gives it) that only this machine can reach. */
+export function isLoopbackHost(hostname: string): boolean {
+  return hostname === "localhost" || hostname === "[::1]" || /^127\.\d+\.\d+\.\d+$/.test(hostname);
+}
+
 function isLoopbackListen(listen: string): boolean {
-  const host = new URL(listen).hostname;
-  return host === "localhost" || host === "[::1]" || /^127\.\d+\.\d+\.\d+$/.test(host);
+  return isLoopbackHost(new URL(listen).hostname);
 }
 
 const publicUrl = z
