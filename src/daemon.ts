@@ -19,19 +19,13 @@ import { ConfigWatcher } from "./config/watch.js";
 import { Lifecycle } from "./lifecycle.js";
 import { log, setLogLevel } from "./log.js";
 import { dropPrivileges, prepareStateDir } from "./privileges.js";
-import { internalApiUrl } from "./server-env.js";
+import { internalApiUrl, listenAddress } from "./server-env.js";
 import { createServer } from "./server.js";
 import { Store } from "./store/store.js";
 
 
 export function databasePath(cfg: Config): string {
   return join(cfg.state_dir, "slicehub.sqlite");
-}
-
-/** Host and port of the listen URL, brackets removed from IPv6 literals. */
-export function listenAddress(cfg: Config): { host: string; port: number } {
-  const u = new URL(cfg.listen);
-  return { host: u.hostname.replace(/^\[|\]$/g, ""), port: Number(u.port) };
 }
 
 export function loadConfigOrExit(configPath: string | undefined): Config {

@@ -204,9 +204,9 @@ export class Lifecycle {
   }
 
   /** Deleting the client also deletes (by cascade) the OAuth tokens browsers got for this server. */
-  private revokeServerCredentials(user: UserRow, server: ServerRow): void {
+  private revokeServerCredentials(user: Pick<UserRow, "name">, server: ServerRow): void {
     this.d.store.transaction(() => {
-      this.d.store.db.prepare("DELETE FROM api_tokens WHERE server_id = ? AND kind = 'server'").run(server.id);
+      this.d.store.deleteServerTokens(server.id);
       this.d.store.deleteOAuthClient(oauthClientId(user.name, server.name));
     });
   }
@@ -277,8 +277,7 @@ export class Lifecycle {
       }
       if (state && alive?.running) await this.d.spawner.stop(state, cfg.spawner.stop_timeout_s * 1000).catch(() => undefined);
       const why = s.state === "pending" ? "the hub restarted while this server was starting" : alive && !alive.running ? alive.reason : "not reachable after hub restart";
-      this.d.store.db.prepare("DELETE FROM api_tokens WHERE server_id = ? AND kind = 'server'").run(s.id);
-      this.d.store.deleteOAuthClient(oauthClientId(s.user_name, s.name));
+      this.revokeServerCredentials({ name: s.user_name }, s);
       this.d.store.updateServer(s.id, { state: "stopped", url: null, spawner_state: null, started: null, failure: s.state === "pending" ? why : null });
       log.info("server not adopted, marked stopped", { reason: why });
     }

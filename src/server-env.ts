@@ -66,8 +66,13 @@ export function serverEnv(cfg: Config, i: ServerEnvInput): Record<string, string
 
 /** The hub API URL a process on this host uses, from the listen address. */
 export function internalApiUrl(cfg: Config): string {
-  const u = new URL(cfg.listen);
-  const host = u.hostname.replace(/^\[|\]$/g, "");
+  const { host, port } = listenAddress(cfg);
   const h = host === "0.0.0.0" ? "127.0.0.1" : host === "::" ? "[::1]" : host.includes(":") ? `[${host}]` : host;
-  return `http://${h}:${u.port}/hub/api`;
+  return `http://${h}:${port}/hub/api`;
+}
+
+/** Host and port of the listen URL, brackets removed from IPv6 literals. */
+export function listenAddress(cfg: Config): { host: string; port: number } {
+  const u = new URL(cfg.listen);
+  return { host: u.hostname.replace(/^\[|\]$/g, ""), port: Number(u.port) };
 }

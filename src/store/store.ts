@@ -303,6 +303,11 @@ export class Store {
     this.db.prepare("DELETE FROM api_tokens WHERE id = ?").run(id);
   }
 
+  /** The server's own API token (not the OAuth tokens browsers got for it). */
+  deleteServerTokens(serverId: number): void {
+    this.db.prepare("DELETE FROM api_tokens WHERE server_id = ? AND kind = 'server'").run(serverId);
+  }
+
   deleteTokensForSession(sessionPublicId: string): number {
     return this.db.prepare("DELETE FROM api_tokens WHERE session_id = ?").run(sessionPublicId).changes;
   }
