@@ -4,6 +4,7 @@ import http, { type IncomingMessage, type ServerResponse } from "node:http";
 import type { Duplex } from "node:stream";
 import { createProxyServer } from "http-proxy-3";
 import type { Logger } from "../src/log.js";
+import { prefersJson } from "../src/negotiate.js";
 import type { Route } from "./table.js";
 
 export interface ForwarderOptions {
@@ -29,7 +30,6 @@ export interface Forwarder {
 // What a pooled keep-alive socket that the upstream closed under us looks like.
 const STALE_SOCKET_CODES = new Set(["ECONNRESET", "EPIPE"]);
 const RETRYABLE_METHODS = new Set(["GET", "HEAD", "OPTIONS"]);
-const API_SEGMENT = /\/api(\/|$)/;
 
 const NOT_ANSWERING_PAGE = `<!doctype html>
 <html lang="en">
@@ -50,8 +50,8 @@ export function createForwarder(opts: ForwarderOptions): Forwarder {
   const proxy = createProxyServer({ xfwd: true, toProxy: true });
 
   const lastActivity = new Map<number, number>();
-  const routeOf = new WeakMap<IncomingMessage, Route>();
-  const serverOf = { get: (req: IncomingMessage) => routeOf.get(req)?.serverId };
+  /** Which server a websocket upgrade request is for, until http-proxy reports the upgrade. */
+  const serverOf = new WeakMap<IncomingMessage, number>();
   const upgrades = new WeakMap<Duplex, { serverId: number; client: Duplex }>();
 
   const touch = (serverId: number | undefined) => {
@@ -143,7 +143,7 @@ export function createForwarder(opts: ForwarderOptions): Forwarder {
   }
 
   function ws(req: IncomingMessage, socket: Duplex, head: Buffer, route: Route): void {
-    routeOf.set(req, route);
+    serverOf.set(req, route.serverId);
     stripCookies(req, opts.stripCookies);
     // After this callback http-proxy ends the client socket (destroySoon), before or after the upgrade.
     proxy.ws(req, socket, head, { target: route.target }, (err) => {
@@ -274,23 +274,8 @@ function stripCookies(req: IncomingMessage, names: readonly string[]): void {
   else delete req.headers.cookie;
 }
 
-/** JupyterHub's rule: JSON for API paths and for clients that rank JSON above HTML. */
-function wantsJson(req: IncomingMessage): boolean {
-  if (API_SEGMENT.test(pathOf(req.url))) return true;
-  let json = 0;
-  let html = 0;
-  for (const range of (req.headers.accept ?? "").split(",")) {
-    const [type = "", ...params] = range.split(";").map((s) => s.trim().toLowerCase());
-    const q = params.find((p) => p.startsWith("q="));
-    const weight = q ? Number(q.slice(2)) || 0 : 1;
-    if (type === "application/json") json = Math.max(json, weight);
-    else if (type === "text/html") html = Math.max(html, weight);
-  }
-  return json > html;
-}
-
 function notAnswering(req: IncomingMessage, res: ServerResponse, route: Route): void {
-  const json = wantsJson(req);
+  const json = prefersJson(pathOf(req.url), req.headers.accept);
   const body = json
     ? JSON.stringify({
         status: 503,

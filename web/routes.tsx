@@ -9,6 +9,7 @@ import type { Hub, HubEnv } from "../src/hub/context.js";
 import { LifecycleError, type ProgressEvent } from "../src/lifecycle.js";
 import { SERVER_NAME, serverFilter, serverPath, serverPrefix, urlName } from "../src/names.js";
 import { profilesFor } from "../src/profiles.js";
+import { prefersJson } from "../src/negotiate.js";
 import { hasScope } from "../src/scopes.js";
 import type { ServerRow, UserRow } from "../src/store/store.js";
 import { isoZ, settledWithin } from "../src/time.js";
@@ -217,8 +218,7 @@ export function userPathFallback(c: Context<HubEnv>, hub: Hub): Response | Promi
   if (!m) return errorPage(c, 404, "Not found");
   const ownerName = decodeURIComponent(m[1]!);
   const rest = m[2]!;
-  const wantsJson =
-    c.req.method !== "GET" || /(^|\/)api(\/|$)/.test(rest) || (c.req.header("accept") ?? "").split(",")[0]!.includes("application/json");
+  const wantsJson = c.req.method !== "GET" || prefersJson(`/${rest}`, c.req.header("accept"));
   if (!who) {
     // The hub cookie is scoped to /hub/, so a browser's API call to a server that went away arrives here
     // anonymous. Tell it the server is gone (what JupyterLab looks for) without saying whose or why.
