@@ -70,6 +70,14 @@ export function hubApi(hub: Hub): Hono<HubEnv> {
     return user ?? apiError(c, 404, `No such user: ${c.req.param("name")}`);
   };
 
+  /** The user the path names, and the caller if it holds `scope` on that user (404 before 403, like JupyterHub). */
+  const onUser = (c: Context<HubEnv>, scope: string): { user: UserRow; who: Who } | Response => {
+    const user = findUser(c);
+    if (user instanceof Response) return user;
+    const who = need(c, scope, { user: user.name });
+    return who instanceof Response ? who : { user, who };
+  };
+
   api.get("/user", (c) => {
     const who = c.get("who")!;
     const model = userModel(store, lifecycle, who.user, who.scopes);
@@ -122,10 +130,9 @@ export function hubApi(hub: Hub): Hono<HubEnv> {
   });
 
   api.get("/users/:name", (c) => {
-    const user = findUser(c);
-    if (user instanceof Response) return user;
-    const who = need(c, "read:users:name", { user: user.name });
-    if (who instanceof Response) return who;
+    const r = onUser(c, "read:users:name");
+    if (r instanceof Response) return r;
+    const { user, who } = r;
     return c.json(userModel(store, lifecycle, user, who.scopes, { includeStopped: c.req.query("include_stopped_servers") !== undefined }));
   });
 
@@ -143,10 +150,9 @@ export function hubApi(hub: Hub): Hono<HubEnv> {
   });
 
   api.delete("/users/:name", async (c) => {
-    const user = findUser(c);
-    if (user instanceof Response) return user;
-    const who = need(c, "delete:users", { user: user.name });
-    if (who instanceof Response) return who;
+    const r = onUser(c, "delete:users");
+    if (r instanceof Response) return r;
+    const { user, who } = r;
     if (who.user.id === user.id) return apiError(c, 400, "Cannot delete yourself");
     const servers = store.listServers(user.id);
     if (servers.some((s) => lifecycle.isStopping(s.id))) return apiError(c, 400, `${user.name}'s server is in the process of stopping, please wait.`);
@@ -157,10 +163,9 @@ export function hubApi(hub: Hub): Hono<HubEnv> {
   });
 
   api.post("/users/:name/activity", async (c) => {
-    const user = findUser(c);
-    if (user instanceof Response) return user;
-    const who = need(c, "users:activity", { user: user.name });
-    if (who instanceof Response) return who;
+    const r = onUser(c, "users:activity");
+    if (r instanceof Response) return r;
+    const { user } = r;
     const raw = await jsonBody(c);
     const parsed = ActivityBody.safeParse(raw);
     if (!parsed.success || (parsed.data.last_activity === undefined && parsed.data.servers === undefined)) {
@@ -267,18 +272,16 @@ export function hubApi(hub: Hub): Hono<HubEnv> {
   // ---- tokens
 
   api.get("/users/:name/tokens", (c) => {
-    const user = findUser(c);
-    if (user instanceof Response) return user;
-    const who = need(c, "read:tokens", { user: user.name });
-    if (who instanceof Response) return who;
+    const r = onUser(c, "read:tokens");
+    if (r instanceof Response) return r;
+    const { user } = r;
     return c.json({ api_tokens: store.listTokens(user.id).map((t) => tokenModel(t, user.name)) });
   });
 
   api.post("/users/:name/tokens", async (c) => {
-    const user = findUser(c);
-    if (user instanceof Response) return user;
-    const who = need(c, "tokens", { user: user.name });
-    if (who instanceof Response) return who;
+    const r = onUser(c, "tokens");
+    if (r instanceof Response) return r;
+    const { user, who } = r;
     const raw = await jsonBody(c);
     const req = TokenRequest.safeParse(raw ?? {});
     if (!req.success) return apiError(c, 400, req.error.issues.map((i) => `${i.path.join(".") || "body"}: ${i.message}`).join("; "));
@@ -307,19 +310,17 @@ export function hubApi(hub: Hub): Hono<HubEnv> {
   };
 
   api.get("/users/:name/tokens/:id", (c) => {
-    const user = findUser(c);
-    if (user instanceof Response) return user;
-    const who = need(c, "read:tokens", { user: user.name });
-    if (who instanceof Response) return who;
+    const r = onUser(c, "read:tokens");
+    if (r instanceof Response) return r;
+    const { user } = r;
     const t = tokenById(c, user);
     return t ? c.json(tokenModel(t, user.name)) : apiError(c, 404, `No such token: ${c.req.param("id")}`);
   });
 
   api.delete("/users/:name/tokens/:id", (c) => {
-    const user = findUser(c);
-    if (user instanceof Response) return user;
-    const who = need(c, "tokens", { user: user.name });
-    if (who instanceof Response) return who;
+    const r = onUser(c, "tokens");
+    if (r instanceof Response) return r;
+    const { user, who } = r;
     const t = tokenById(c, user);
     if (!t) return apiError(c, 404, `No such token: ${c.req.param("id")}`);
     store.deleteToken(t.id);
