@@ -1,7 +1,7 @@
 // Runs the real daemon as a subprocess (`node dist/slicehub.js start --config …`, what `npm start` runs) on a free loopback port with
 // a temporary config and state, and a small cookie-jar browser to talk to it. `npm test` builds dist first.
 import { spawn, type ChildProcess } from "node:child_process";
-import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -158,25 +158,7 @@ export class HubProcess {
   }
 }
 
-/**
- * Does any live (non-zombie) process remain in the group? Zombies count as gone: once the hub that started
- * a server has been killed, its orphans are reaped by whatever pid 1 is here, which may take a while.
- */
-export function groupAlive(pgid: number): boolean {
-  for (const entry of readdirSync("/proc")) {
-    if (!/^\d+$/.test(entry)) continue;
-    let stat: string;
-    try {
-      stat = readFileSync(`/proc/${entry}/stat`, "utf8");
-    } catch {
-      continue;
-    }
-    // Fields after the parenthesised command name: state, ppid, pgrp, …
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    if (Number(fields[2]) === pgid && fields[0] !== "Z") return true;
-  }
-  return false;
-}
+export { groupAlive } from "../proc.js";
 
 interface StoredCookie {
   name: string;

@@ -1,5 +1,5 @@
 import { execFileSync } from "node:child_process";
-import { readFileSync, writeFileSync } from "node:fs";
+import { writeFileSync } from "node:fs";
 import { chmod, chown, mkdir, mkdtemp, realpath, rm, symlink, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
@@ -7,6 +7,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { runHooks, type HookContext, type HookLine, type HookNote, type RunHooksOptions } from "../../spawners/hooks.js";
 import type { Logger } from "../../src/log.js";
+import { alive } from "../proc.js";
 
 const CTX: HookContext = {
   user: "ada@example.org",
@@ -62,19 +63,6 @@ async function run(extra: Partial<RunHooksOptions> & { onLine?: (l: HookLine) =>
     },
   });
   return { result, lines, notes, logs, text: lines.map((l) => l.line) };
-}
-
-/**
- * Alive = has a /proc entry that is not a zombie. A killed background child is an orphan that init must reap,
- * and the init of this test machine does that only every few seconds, so a zombie counts as gone.
- */
-function alive(pid: number): boolean {
-  try {
-    const text = readFileSync(`/proc/${pid}/stat`, "utf8");
-    return !/^[ZX]/.test(text.slice(text.lastIndexOf(")") + 2));
-  } catch {
-    return false;
-  }
 }
 
 /** A process that has closed its pipes is still on its way out for a moment; give it a bounded while. */

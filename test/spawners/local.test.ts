@@ -1,5 +1,4 @@
 import { spawn } from "node:child_process";
-import { readFileSync } from "node:fs";
 import { mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
@@ -12,6 +11,7 @@ import { freePort } from "../../spawners/ports.js";
 import { waitReady } from "../../spawners/readiness.js";
 import type { SpawnerState, SpawnProgress, SpawnSpec } from "../../spawners/spawner.js";
 import type { Logger } from "../../src/log.js";
+import { alive } from "../proc.js";
 
 const FIXTURE = fileURLToPath(new URL("./fixtures/server.mjs", import.meta.url));
 const LOCAL_TS = fileURLToPath(new URL("../../spawners/local.ts", import.meta.url));
@@ -71,19 +71,6 @@ async function fixturePids(state: LocalState): Promise<{ pid: number; grandchild
     /ready pid=(\d+) grandchild=(\d+)/.exec(await readFile(state.logFile, "utf8")),
   );
   return { pid: Number(m[1]), grandchild: Number(m[2]) };
-}
-
-/**
- * Alive = has a /proc entry that is not a zombie. A killed grandchild is an orphan that init must reap, and
- * the init of this test machine does that only every few seconds, so a zombie counts as gone.
- */
-function alive(pid: number): boolean {
-  try {
-    const text = readFileSync(`/proc/${pid}/stat`, "utf8");
-    return !/^[ZX]/.test(text.slice(text.lastIndexOf(")") + 2));
-  } catch {
-    return false;
-  }
 }
 
 const urlOf = (s: LocalState) => `http://${s.host}:${s.port}/user/ada/`;
