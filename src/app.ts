@@ -1,7 +1,8 @@
 // The hub's HTTP application: everything that is not forwarded to a user server lands here.
 import { Hono, type Context } from "hono";
 import { loginRoutes, type LoginOptions } from "../auth/login.js";
-import { errorPage, pages, userPathFallback } from "../web/routes.js";
+import { errorPage } from "../web/layout.js";
+import { pages, userPathFallback } from "../web/routes.js";
 import { hubApi } from "./hub/api.js";
 import type { Hub, HubEnv } from "./hub/context.js";
 import { identify } from "./hub/identify.js";

@@ -19,8 +19,6 @@ import { chosenProfile, HomePage, NotRunningPage, SpawnFailedPage, SpawnPendingP
 import { FAVICON_SVG, LOGO_SVG, STYLE_CSS } from "./style.js";
 import { tokenPages } from "./tokens.js";
 
-export { errorPage };
-
 /** The profiles `user` may choose from, or undefined when the hub has none (no choice to offer). */
 const choosable = (cfg: Config, user: string) => (cfg.spawner.profiles.length ? profilesFor(cfg, user) : undefined);
 
