@@ -50,8 +50,8 @@ export function createForwarder(opts: ForwarderOptions): Forwarder {
   const proxy = createProxyServer({ xfwd: true, toProxy: true });
 
   const lastActivity = new Map<number, number>();
-  /** Which server a websocket upgrade request is for, until http-proxy reports the upgrade. */
-  const serverOf = new WeakMap<IncomingMessage, number>();
+  /** Which route a websocket upgrade request is for, until http-proxy reports the upgrade. */
+  const routeOf = new WeakMap<IncomingMessage, Route>();
   const upgrades = new WeakMap<Duplex, { serverId: number; client: Duplex }>();
 
   const touch = (serverId: number | undefined) => {
@@ -67,10 +67,17 @@ export function createForwarder(opts: ForwarderOptions): Forwarder {
 
   // Activity listeners go on the sockets only once http-proxy has piped them together ("open"): a 'data'
   // listener added earlier switches a socket to flowing mode and the bytes it sees would never reach the pipe.
+  // http-proxy copies the upstream's headers to the client as they are, both those of a 101 and those of a plain
+  // answer to the upgrade request, so their cookies need the same filter as plain HTTP. These listeners run
+  // before http-proxy's own (it adds them after emitting proxyReqWs), so the headers it copies are filtered.
   proxy.on("proxyReqWs", (proxyReq, req, client) => {
-    const serverId = serverOf.get(req);
-    if (serverId === undefined) return;
-    proxyReq.once("upgrade", (_res, upstream: Duplex) => upgrades.set(upstream, { serverId, client }));
+    const route = routeOf.get(req);
+    if (!route) return;
+    proxyReq.once("response", (res) => filterSetCookie(res, route, opts.stripCookies, log));
+    proxyReq.once("upgrade", (res, upstream: Duplex) => {
+      filterSetCookie(res, route, opts.stripCookies, log);
+      upgrades.set(upstream, { serverId: route.serverId, client });
+    });
   });
   proxy.on("open", (upstream) => {
     const pair = upgrades.get(upstream);
@@ -143,7 +150,7 @@ export function createForwarder(opts: ForwarderOptions): Forwarder {
   }
 
   function ws(req: IncomingMessage, socket: Duplex, head: Buffer, route: Route): void {
-    serverOf.set(req, route.serverId);
+    routeOf.set(req, route);
     stripCookies(req, opts.stripCookies);
     // After this callback http-proxy ends the client socket (destroySoon), before or after the upgrade.
     proxy.ws(req, socket, head, { target: route.target }, (err) => {
@@ -198,7 +205,8 @@ function hasBody(req: IncomingMessage): boolean {
  * origin, so a cookie for another path or with a Domain would be "tossed" onto the hub or another user's
  * server (to fix an XSRF token there, or log a victim into the attacker's session). Such cookies are pinned
  * to the server's own prefix (Path rewritten, Domain removed): the classic Notebook sets its _xsrf cookie on
- * Path=/ and keeps working. Cookies named like the hub's are dropped.
+ * Path=/ and keeps working. A cookie without a Path gets the server's prefix too. Cookies named like the hub's
+ * are dropped.
  */
 function filterSetCookie(res: IncomingMessage, route: Route, hubCookies: readonly string[], log: Logger): void {
   const headers = res.headers["set-cookie"];
@@ -215,6 +223,7 @@ function filterSetCookie(res: IncomingMessage, route: Route, hubCookies: readonl
       continue;
     }
     let pinned = false;
+    let hasPath = false;
     const out = [pair];
     for (const attr of attrs) {
       const eq = attr.indexOf("=");
@@ -223,8 +232,17 @@ function filterSetCookie(res: IncomingMessage, route: Route, hubCookies: readonl
       if (key === "domain") pinned = true;
       else if (key === "path" && value !== route.prefix && !value.startsWith(own)) {
         out.push(` Path=${own}`);
-        pinned = true;
-      } else out.push(attr);
+        hasPath = pinned = true;
+      } else {
+        if (key === "path") hasPath = true;
+        out.push(attr);
+      }
+    }
+    // Without a Path the browser uses the request's directory: for a request to the bare prefix
+    // (/user/mallory) that is /user, which every user's server receives.
+    if (!hasPath) {
+      out.push(` Path=${own}`);
+      pinned = true;
     }
     if (pinned) {
       log.debug("pinned a user server's cookie to its own path", { route: route.prefix, cookie: name });
