@@ -1,8 +1,13 @@
 // OpenID Connect login (authorization code flow with PKCE, state and nonce) through openid-client, which
 // checks the ID token's signature, issuer, audience, expiry and nonce. What happens with the verified claims
 // is decided in decide.ts. No token, code or ID token is ever logged.
+//
+// A login in progress (state, nonce, PKCE verifier, next) is kept in the browser, in a cookie sealed with a key
+// only the hub has, never in the database: anyone can start logins, as many as they like, and that must not
+// make the hub write anything.
 import type { Context } from "hono";
 import { deleteCookie, getCookie, setCookie } from "hono/cookie";
+import { EncryptJWT, errors as joseErrors, jwtDecrypt } from "jose";
 import * as client from "openid-client";
 import { isLoopbackHost, type Config, type OidcAuthConfig } from "../src/config/schema.js";
 import type { Hub, HubEnv } from "../src/hub/context.js";
@@ -15,13 +20,101 @@ import { isHttps, startSession } from "./session.js";
 
 const ATTEMPT_TTL_S = 600;
 /**
- * Binds a login attempt to the browser that started it: without it, someone could start a login as
- * themselves and send the callback link to a victim, who would then be logged in as the attacker.
+ * Carries the sealed login attempt, which binds it to the browser that started it: without that, someone could
+ * start a login as themselves and send the callback link to a victim, who would then be logged in as the
+ * attacker. Not a __Host- cookie under https: that prefix needs Path=/, and this one is only for the callback.
  */
 const STATE_COOKIE = "slicehub-oauth-state";
+/** The store's name for the sealing key. */
+const SEAL_KEY = "oidc-state-cookie";
+/** The sealed cookie's JWE "typ", so nothing else sealed under the key could pass for it. */
+const SEAL_TYP = "slicehub-oidc-attempt";
+/**
+ * No browser keeps a longer cookie, so anything longer is not ours. A sealed attempt is about 1.8 KB with the
+ * longest next= safeNext keeps, about 3.1 KB at worst (a next= of quotes, which JSON doubles).
+ */
+const MAX_SEALED = 4096;
+/** Callbacks remembered against replay; past this many the oldest are forgotten (the provider's codes are single use too). */
+const MAX_USED_STATES = 10_000;
 const CALLBACK_PATH = "/hub/oauth_callback";
 /** A hint only, passed to the provider; printable and at most as long as an email address can be. */
 const LOGIN_HINT = /^[^\p{C}]{1,320}$/u;
+
+/** A login started at /hub/oauth_login and finished at /hub/oauth_callback. */
+export interface LoginAttempt {
+  state: string;
+  nonce: string;
+  codeVerifier: string;
+  next: string;
+}
+
+/**
+ * Seals an attempt for the state cookie: compact JWE, "dir" with A256GCM under the hub's 32-byte key, so the
+ * browser can neither read nor alter it, and it expires with the attempt.
+ */
+export async function sealAttempt(key: Uint8Array, a: LoginAttempt, ttlS = ATTEMPT_TTL_S): Promise<string> {
+  return new EncryptJWT({ state: a.state, nonce: a.nonce, cv: a.codeVerifier, next: a.next })
+    .setProtectedHeader({ alg: "dir", enc: "A256GCM", typ: SEAL_TYP })
+    .setExpirationTime(Math.floor(Date.now() / 1000) + ttlS)
+    .encrypt(key);
+}
+
+export type OpenedAttempt = { ok: true; attempt: LoginAttempt; expiresAt: number } | { ok: false; why: string };
+
+/**
+ * The attempt sealed in `sealed`, if it was sealed under `key`, is unaltered, has not expired and is for the
+ * `state` the provider sent back (compared in constant time). `why` is for the log and holds no secret.
+ */
+export async function openAttempt(key: Uint8Array, sealed: string, state: string): Promise<OpenedAttempt> {
+  if (sealed.length > MAX_SEALED) return { ok: false, why: "the state cookie is not one this hub sealed" };
+  let payload: Record<string, unknown>;
+  try {
+    ({ payload } = await jwtDecrypt(sealed, key, {
+      keyManagementAlgorithms: ["dir"],
+      contentEncryptionAlgorithms: ["A256GCM"],
+      typ: SEAL_TYP,
+      requiredClaims: ["exp"],
+    }));
+  } catch (err) {
+    if (err instanceof joseErrors.JWTExpired) return { ok: false, why: "the login attempt expired" };
+    return { ok: false, why: "the state cookie is not one this hub sealed (altered, or from before a key change)" };
+  }
+  const { state: sealedState, nonce, cv, next, exp } = payload;
+  if (typeof sealedState !== "string" || typeof nonce !== "string" || typeof cv !== "string" || typeof next !== "string" || typeof exp !== "number") {
+    return { ok: false, why: "the state cookie is not one this hub sealed" };
+  }
+  if (!safeEqual(state, sealedState)) return { ok: false, why: "the state does not belong to this browser's login" };
+  return { ok: true, attempt: { state: sealedState, nonce, codeVerifier: cv, next }, expiresAt: exp * 1000 };
+}
+
+/**
+ * The states of callbacks already taken, so the same callback URL with the same cookie works once. Bounded: an
+ * entry is dropped once its attempt has expired (the cookie is refused by then anyway), and past `max` entries
+ * the oldest go. Anyone can start logins and fill this, so it must not fail closed: a forgotten state only
+ * lets a replay reach the provider, which refuses a code used before.
+ */
+export class UsedStates {
+  private readonly until = new Map<string, number>();
+  constructor(private readonly max = MAX_USED_STATES) {}
+
+  /** True the first time a state is taken before `expiresAt` (ms); false when it was taken already. */
+  take(state: string, expiresAt: number, now = Date.now()): boolean {
+    const seen = this.until.get(state);
+    if (seen !== undefined && seen > now) return false;
+    this.until.delete(state);
+    // Map order is insertion order, close to expiry order; expired entries further in go when they come up.
+    for (const [s, t] of this.until) {
+      if (t > now && this.until.size < this.max) break;
+      this.until.delete(s);
+    }
+    this.until.set(state, expiresAt);
+    return true;
+  }
+
+  get size(): number {
+    return this.until.size;
+  }
+}
 
 export interface OidcHandlers {
   loginPage(c: Context<HubEnv>): Response | Promise<Response>;
@@ -35,6 +128,9 @@ export function oidcHandlers(hub: Hub, clientSecret: string | undefined): OidcHa
   // Discovery once per (issuer, client_id); a failed one is forgotten so the next login tries again.
   const discovered = new Map<string, Promise<client.Configuration>>();
   let warnedInsecure = false;
+  const used = new UsedStates();
+  let key: Uint8Array | undefined;
+  const sealKey = () => (key ??= new Uint8Array(store.secret(SEAL_KEY)));
 
   function providerConfig(auth: OidcAuthConfig): Promise<client.Configuration> {
     const key = `${auth.issuer} ${auth.client_id}`;
@@ -96,8 +192,8 @@ export function oidcHandlers(hub: Hub, clientSecret: string | undefined): OidcHa
       const state = client.randomState();
       const nonce = client.randomNonce();
       const codeVerifier = client.randomPKCECodeVerifier();
-      store.saveLoginAttempt({ state, nonce, codeVerifier, next: safeNext(c.req.query("next")), ttlMs: ATTEMPT_TTL_S * 1000 });
-      setCookie(c, STATE_COOKIE, state, { path: CALLBACK_PATH, httpOnly: true, sameSite: "Lax", secure: isHttps(cfg), maxAge: ATTEMPT_TTL_S });
+      const sealed = await sealAttempt(sealKey(), { state, nonce, codeVerifier, next: safeNext(c.req.query("next")) });
+      setCookie(c, STATE_COOKIE, sealed, { path: CALLBACK_PATH, httpOnly: true, sameSite: "Lax", secure: isHttps(cfg), maxAge: ATTEMPT_TTL_S });
 
       const params: Record<string, string> = {
         redirect_uri: redirectUri(cfg),
@@ -119,11 +215,13 @@ export function oidcHandlers(hub: Hub, clientSecret: string | undefined): OidcHa
       c.header("Cache-Control", "no-store");
       const query = new URL(c.req.url).searchParams;
       const state = query.get("state");
-      const bound = getCookie(c, STATE_COOKIE);
+      const sealed = getCookie(c, STATE_COOKIE);
       deleteCookie(c, STATE_COOKIE, { path: CALLBACK_PATH, secure: isHttps(cfg) });
-      if (!state || !bound || !safeEqual(state, bound)) return refuse(c, "expired", { why: "the state does not belong to this browser's login" });
-      const attempt = store.takeLoginAttempt(state);
-      if (!attempt) return refuse(c, "expired", { why: "unknown, used or expired login attempt" });
+      if (!state || !sealed) return refuse(c, "expired", { why: "no state, or no login started in this browser" });
+      const opened = await openAttempt(sealKey(), sealed, state);
+      if (!opened.ok) return refuse(c, "expired", { why: opened.why });
+      if (!used.take(state, opened.expiresAt)) return refuse(c, "expired", { why: "this login attempt was used already" });
+      const { attempt } = opened;
 
       const config = await providerOr503(c, auth);
       if (config instanceof Response) return config;

@@ -100,4 +100,12 @@ export const MIGRATIONS: readonly string[] = [
     expires_at INTEGER NOT NULL
   );
   `,
+  /* 3: a pending OIDC login lives in a sealed cookie now, not in a row anyone could make the hub write; the
+        random keys the hub keeps across restarts (the one that seals that cookie) get a table of their own. */ `
+  DROP TABLE login_attempts;
+  CREATE TABLE hub_secrets (
+    name TEXT PRIMARY KEY,
+    value BLOB NOT NULL
+  );
+  `,
 ];

@@ -423,29 +423,6 @@ export class Store {
     return this.db.prepare("SELECT i.*, u.name AS user_name FROM identities i JOIN users u ON u.id = i.user_id").all() as (IdentityRow & { user_name: string })[];
   }
 
-  // ---- OIDC login attempts: short-lived, single use; the state is stored hashed
-
-  saveLoginAttempt(a: { state: string; nonce: string; codeVerifier: string; next: string; ttlMs: number }): void {
-    const now = Date.now();
-    this.db.prepare("DELETE FROM login_attempts WHERE expires_at <= ?").run(now);
-    this.db
-      .prepare("INSERT INTO login_attempts (state_hash, nonce, code_verifier, next, expires_at) VALUES (?, ?, ?, ?, ?)")
-      .run(sha256(a.state), a.nonce, a.codeVerifier, a.next, now + a.ttlMs);
-  }
-
-  /** Single use: deleted whether or not it is still valid. */
-  takeLoginAttempt(state: string): { nonce: string; codeVerifier: string; next: string } | undefined {
-    return this.transaction(() => {
-      const hash = sha256(state);
-      const row = this.db.prepare("SELECT * FROM login_attempts WHERE state_hash = ?").get(hash) as
-        | { nonce: string; code_verifier: string; next: string; expires_at: number }
-        | undefined;
-      if (!row) return undefined;
-      this.db.prepare("DELETE FROM login_attempts WHERE state_hash = ?").run(hash);
-      return row.expires_at > Date.now() ? { nonce: row.nonce, codeVerifier: row.code_verifier, next: row.next } : undefined;
-    });
-  }
-
   // ---- access follows the config: ending a user's sessions and tokens
 
   /** Ends every browser session and revokes every API and OAuth token of a user (server tokens stay). */
@@ -484,15 +461,28 @@ export class Store {
       .run(keepSpawns);
   }
 
-  /** Remove expired codes, tokens, login attempts and sessions (and the OAuth tokens bound to those sessions). */
+  /** Remove expired codes, tokens and sessions (and the OAuth tokens bound to those sessions). */
   purgeExpired(session: { idleMs: number; maxAgeMs: number }): void {
     const now = Date.now();
     const stale = this.db
       .prepare("SELECT hash, public_id FROM sessions WHERE last_seen < ? OR created < ?")
       .all(now - session.idleMs, now - session.maxAgeMs) as Pick<SessionRow, "hash" | "public_id">[];
     for (const s of stale) this.deleteSession(s);
-    this.db.prepare("DELETE FROM login_attempts WHERE expires_at <= ?").run(now);
     this.db.prepare("DELETE FROM oauth_codes WHERE expires_at <= ?").run(now);
     this.db.prepare("DELETE FROM api_tokens WHERE expires_at IS NOT NULL AND expires_at <= ?").run(now);
+  }
+
+  /**
+   * A random 32-byte secret kept across restarts (the OIDC state cookie's sealing key), created on first use.
+   * Whoever creates it first wins, so two processes opening the same database agree on it.
+   */
+  secret(name: string): Buffer {
+    const get = this.db.prepare("SELECT value FROM hub_secrets WHERE name = ?");
+    let row = get.get(name) as { value: Buffer } | undefined;
+    if (!row) {
+      this.db.prepare("INSERT OR IGNORE INTO hub_secrets (name, value) VALUES (?, ?)").run(name, Buffer.from(newSecret(), "base64url"));
+      row = get.get(name) as { value: Buffer };
+    }
+    return row.value;
   }
 }

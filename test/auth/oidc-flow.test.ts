@@ -3,29 +3,9 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loginErrorText } from "../../web/login-pages.js";
 import { Browser, type HubProcess } from "../e2e/harness.js";
+import { go, loginAs } from "./follow.js";
 import { CLIENT_ID, CLIENT_SECRET, startHubWithIdp } from "./hub-with-idp.js";
 import type { Idp } from "./idp.js";
-
-/** Follows redirects across the hub and the IdP; remembers the callback URL the provider sent us to. */
-async function go(b: Browser, start: string, stopAtCallback = false): Promise<{ res: Response; url: URL; callback?: URL }> {
-  let url = new URL(start, b.base);
-  let callback: URL | undefined;
-  for (let hops = 0; hops < 20; hops++) {
-    if (url.pathname === "/hub/oauth_callback") {
-      callback = url;
-      if (stopAtCallback) return { res: new Response(null), url, callback };
-    }
-    const res = await b.request(url.href);
-    const location = res.headers.get("location");
-    if (res.status < 300 || res.status >= 400 || !location) return { res, url, callback };
-    await res.arrayBuffer();
-    url = new URL(location, url);
-  }
-  throw new Error(`too many redirects from ${start}`);
-}
-
-const loginAs = (b: Browser, hint: string, next?: string) =>
-  go(b, `/hub/oauth_login?login_hint=${encodeURIComponent(hint)}${next === undefined ? "" : `&next=${encodeURIComponent(next)}`}`);
 
 /** The page's visible text, entities decoded, to compare with the texts the hub renders. */
 async function pageText(res: Response): Promise<string> {
@@ -128,14 +108,50 @@ describe("OIDC login against a real provider", () => {
 
   it("refuses a replayed callback", async () => {
     const b = new Browser(hub.url);
-    const first = await loginAs(b, "grace");
-    expect(first.url.pathname).toBe("/hub/home");
-    // Even with the state cookie put back, the attempt was used up.
-    const state = first.callback!.searchParams.get("state")!;
-    b.cookies.push({ name: "slicehub-oauth-state", value: state, path: "/hub/oauth_callback" } as (typeof b.cookies)[number]);
-    const replay = await b.request(first.callback!.pathname + first.callback!.search);
+    const started = await go(b, "/hub/oauth_login?login_hint=grace", true);
+    const sealed = b.cookie("slicehub-oauth-state")!;
+    expect(sealed).toBeTruthy();
+    const link = started.callback!.pathname + started.callback!.search;
+    expect((await go(b, link)).url.pathname).toBe("/hub/home");
+    // The callback deleted the state cookie; even with it put back, the attempt was used up.
+    expect(b.cookie("slicehub-oauth-state")).toBeUndefined();
+    b.cookies.push({ name: "slicehub-oauth-state", value: sealed, path: "/hub/oauth_callback" });
+    const replay = await b.request(link);
     expect(replay.status).toBe(303);
     expect(replay.headers.get("location")).toBe("/hub/login?error=expired");
+    await hub.waitForLog(/"msg":"login refused","reason":"expired","why":"this login attempt was used already"/);
+  });
+
+  it("refuses a callback whose state cookie was altered, or is missing", async () => {
+    const b = new Browser(hub.url);
+    const started = await go(b, "/hub/oauth_login?login_hint=grace", true);
+    const link = started.callback!.pathname + started.callback!.search;
+    const jar = b.cookies.find((c) => c.name === "slicehub-oauth-state")!;
+    const [header, , iv, ciphertext, tag] = jar.value.split(".");
+    // Flip a bit of the ciphertext: A256GCM's tag no longer matches.
+    const flipped = Buffer.from(ciphertext!, "base64url");
+    flipped[0]! ^= 1;
+    jar.value = [header, "", iv, flipped.toString("base64url"), tag].join(".");
+    const altered = await go(b, link);
+    expect(altered.url.pathname + altered.url.search).toBe("/hub/login?error=expired");
+    expect(b.cookie("slicehub-session")).toBeUndefined();
+    await hub.waitForLog(/"reason":"expired","why":"the state cookie is not one this hub sealed/);
+
+    const none = await go(new Browser(hub.url), link);
+    expect(none.url.pathname + none.url.search).toBe("/hub/login?error=expired");
+  });
+
+  it("keeps the state cookie small, HttpOnly, SameSite=Lax and on the callback path only", async () => {
+    const res = await new Browser(hub.url).request(`/hub/oauth_login?next=${encodeURIComponent(`/hub/home?q=${"é".repeat(500)}`)}`);
+    const line = res.headers.getSetCookie().find((l) => l.startsWith("slicehub-oauth-state="))!;
+    expect(line).toMatch(/; Max-Age=600;/);
+    expect(line).toMatch(/; Path=\/hub\/oauth_callback;/);
+    expect(line).toMatch(/; HttpOnly/);
+    expect(line).toMatch(/; SameSite=Lax/);
+    expect(line.length).toBeLessThan(2500);
+    // Nothing readable in it: the nonce the provider was sent does not appear.
+    const nonce = new URL(res.headers.get("location")!).searchParams.get("nonce")!;
+    expect(line).not.toContain(nonce);
   });
 
   it.each(["//evil.org", "https://evil.org", "/\\evil.org"])("ignores next=%s", async (next) => {
