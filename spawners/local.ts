@@ -105,6 +105,11 @@ export class LocalSpawner implements Spawner {
     if (!(await groupGone(s.pgid, KILL_WAIT_MS))) throw new Error(`process group ${s.pgid} survived SIGKILL`);
   }
 
+  /** The hub's own: servers are its children and never change uid. */
+  serverUid(_state: SpawnerState): number {
+    return process.getuid!();
+  }
+
   async failureDetail(state: SpawnerState): Promise<string> {
     const s = parseState(state);
     const status = await this.exitStatus(s);

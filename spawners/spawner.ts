@@ -45,6 +45,11 @@ export interface Spawner {
   poll(state: SpawnerState): Promise<PollResult>;
   /** Stop the server and every process it started; TERM, wait up to timeoutMs, then KILL. Idempotent. */
   stop(state: SpawnerState, timeoutMs: number): Promise<void>;
+  /**
+   * The Unix uid the server runs as. The lifecycle counts the server as up only when the socket listening on
+   * its port belongs to this uid, so another local user who binds the port first never gets its traffic.
+   */
+  serverUid(state: SpawnerState): number;
   /** Why it died, for the user: exit status and the last lines of its output. */
   failureDetail(state: SpawnerState): Promise<string>;
   /**

@@ -147,6 +147,7 @@ export class Lifecycle {
       const launched = state;
       const ready = await waitReady(`${url}${prefix}`, {
         timeoutMs: cfg.spawner.start_timeout_s * 1000,
+        uid: this.d.spawner.serverUid(launched),
         signal,
         isAlive: () => this.d.spawner.poll(launched),
       });
@@ -268,7 +269,11 @@ export class Lifecycle {
       const state = s.spawner_state ? (JSON.parse(s.spawner_state) as SpawnerState) : undefined;
       const alive = state && s.spawner_kind === this.d.spawner.kind ? await this.d.spawner.poll(state) : undefined;
       if (s.state === "running" && alive?.running && s.url) {
-        const ready = await waitReady(`${s.url}${serverPrefix(s.user_name, s.name)}`, { timeoutMs: 5000, isAlive: () => this.d.spawner.poll(state!) });
+        const ready = await waitReady(`${s.url}${serverPrefix(s.user_name, s.name)}`, {
+          timeoutMs: 5000,
+          uid: this.d.spawner.serverUid(state!),
+          isAlive: () => this.d.spawner.poll(state!),
+        });
         if (ready.ok) {
           this.d.table.set({ prefix: routeKey(s.user_name, s.name), target: s.url, serverId: s.id });
           log.info("adopted running server", { url: serverPrefix(s.user_name, s.name) });

@@ -10,6 +10,12 @@ function unitOf(state: SpawnerState): string {
   return unit;
 }
 
+function uidOf(state: SpawnerState): number {
+  const uid = (state as Partial<SystemdState>).uid;
+  if (!Number.isInteger(uid) || uid! < 0) throw new Error("systemd spawner: state without the account's uid");
+  return uid!;
+}
+
 export class SystemdSpawner implements Spawner {
   readonly kind = "systemd";
   constructor(private readonly helper: HelperClient) {}
@@ -27,6 +33,11 @@ export class SystemdSpawner implements Spawner {
 
   stop(state: SpawnerState, timeoutMs: number): Promise<void> {
     return this.helper.request<void>({ op: "stop", unit: unitOf(state), timeoutMs: Math.max(100, Math.round(timeoutMs)) });
+  }
+
+  /** The user's Unix account, which the helper put in the state when it started the unit. */
+  serverUid(state: SpawnerState): number {
+    return uidOf(state);
   }
 
   failureDetail(state: SpawnerState): Promise<string> {

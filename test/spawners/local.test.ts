@@ -86,7 +86,7 @@ describe("LocalSpawner.start", () => {
     expect(state.pgid).toBe(state.pid);
     expect(state.logFile).toBe(path.join(logDir, "ada%40example.org--default.log"));
     expect(progress).toEqual([{ progress: 40, message: `Started process ${state.pid}` }]);
-    expect(await waitReady(urlOf(state), { timeoutMs: 10_000, isAlive: () => spawner.poll(state) })).toEqual({ ok: true });
+    expect(await waitReady(urlOf(state), { timeoutMs: 10_000, uid: spawner.serverUid(state), isAlive: () => spawner.poll(state) })).toEqual({ ok: true });
     expect(await spawner.poll(state)).toEqual({ running: true });
 
     expect((await stat(logDir)).mode & 0o777).toBe(0o700);
@@ -263,7 +263,7 @@ describe("adoption after a hub restart", () => {
 
     const next = newSpawner();
     expect(await next.poll(state)).toEqual({ running: true });
-    expect(await waitReady(urlOf(state), { timeoutMs: 10_000 })).toEqual({ ok: true });
+    expect(await waitReady(urlOf(state), { timeoutMs: 10_000, uid: next.serverUid(state) })).toEqual({ ok: true });
     // It still writes its output after the hub died: no pipe to break.
     await until("the request to be logged", async () => (await readFile(state.logFile, "utf8")).includes("request /user/ada/"));
     await next.stop(state, 10_000);
