@@ -38,6 +38,53 @@ export function serverTokenScopes(user: string, serverFilter: string): string[] 
   ];
 }
 
+/** Every scope slicehub understands: the keys and values of SUBSCOPES and what roles hand out. */
+export const KNOWN_SCOPES: ReadonlySet<string> = new Set([
+  ...Object.keys(SUBSCOPES),
+  ...Object.values(SUBSCOPES).flat(),
+  ...ADMIN_SCOPES,
+  "access:servers",
+  "read:users:activity",
+]);
+
+const FILTER = /^!(user|server)=(.*)$/;
+const NAME = /^[a-z0-9][a-z0-9._-]{0,63}$/;
+
+export type ParsedScope = { base: string; filter?: { user: string } | { server: string } };
+
+/**
+ * A scope as a client may ask for it: a known name, optionally limited to one user (`!user=alice`) or one
+ * server (`!server=alice/` or `!server=alice/foo`, the slash is required). Anything else is an error
+ * message, so a malformed filter can never be stored and later match something it did not name.
+ */
+export function parseScope(scope: string): ParsedScope | string {
+  if (scope.length > 200) return `Scope is too long: ${scope.slice(0, 40)}…`;
+  const [base, filter] = split(scope);
+  if (!KNOWN_SCOPES.has(base)) return `Scope '${base}' does not exist`;
+  if (!filter) return { base };
+  const m = FILTER.exec(filter);
+  if (!m) return `Scope filter '${filter}' in scope '${scope}' is not supported (use !user=NAME or !server=NAME/SERVER)`;
+  if (m[1] === "user") {
+    return NAME.test(m[2]!) ? { base, filter: { user: m[2]! } } : `Scope filter '${filter}' in scope '${scope}' names no valid user`;
+  }
+  const slash = m[2]!.indexOf("/");
+  const user = slash < 0 ? "" : m[2]!.slice(0, slash);
+  const server = slash < 0 ? "" : m[2]!.slice(slash + 1);
+  if (slash < 0 || !NAME.test(user) || (server !== "" && !NAME.test(server))) {
+    return `Scope filter '${filter}' in scope '${scope}' must be !server=USER/ or !server=USER/SERVER`;
+  }
+  return { base, filter: { server: m[2]! } };
+}
+
+export const isValidScope = (scope: string): boolean => typeof parseScope(scope) !== "string";
+
+/** Does `held` (expanded) grant this concrete scope, filter included? `x!user=a` is granted by `x` or `x!user=a`. */
+export function grants(held: Set<string>, scope: string): boolean {
+  const parsed = parseScope(scope);
+  if (typeof parsed === "string") return false;
+  return hasScope(held, parsed.base, parsed.filter ?? {});
+}
+
 function split(scope: string): [string, string] {
   const i = scope.indexOf("!");
   return i < 0 ? [scope, ""] : [scope.slice(0, i), scope.slice(i)];
@@ -91,15 +138,6 @@ export function scopeUsers(held: Set<string>, base: string): "all" | Set<string>
 export function tokenScopes(stored: string[], owner: { name: string; admin: number | boolean }): Set<string> {
   const ownerHeld = expandScopes(roleScopes(owner));
   if (stored.includes("inherit")) return ownerHeld;
-  const out = new Set<string>();
-  for (const s of expandScopes(stored)) {
-    const [base, filter] = split(s);
-    const target: ScopeTarget = filter.startsWith("!user=")
-      ? { user: filter.slice(6) }
-      : filter.startsWith("!server=")
-        ? { server: filter.slice(8) }
-        : {};
-    if (filter === "" ? ownerHeld.has(base) : hasScope(ownerHeld, base, target)) out.add(s);
-  }
-  return out;
+  // A scope stored before scopes were validated (or by hand) that does not parse grants nothing.
+  return new Set([...expandScopes(stored.filter(isValidScope))].filter((s) => grants(ownerHeld, s)));
 }

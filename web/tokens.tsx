@@ -6,6 +6,7 @@ import { Hono, type Context } from "hono";
 import { raw } from "hono/html";
 import { z } from "zod";
 import type { Hub, HubEnv } from "../src/hub/context.js";
+import { mintToken } from "../src/hub/tokens.js";
 import { hasScope } from "../src/scopes.js";
 import type { TokenRow } from "../src/store/store.js";
 import { isoZ } from "../src/time.js";
@@ -19,18 +20,41 @@ const EXPIRY: Record<string, { label: string; seconds: number | null }> = {
   never: { label: "Never", seconds: null },
 };
 
+/**
+ * What a token from this page may do. "full" follows the person's role as it changes; the others are fixed
+ * scopes on their own account, so a script that only needs to reach a notebook cannot also make tokens.
+ */
+export const TOKEN_PRESETS: Record<string, { label: string; scopes: (user: string) => string[] }> = {
+  full: { label: "Full access: everything you can do", scopes: () => ["inherit"] },
+  servers: { label: "Start, stop and use your servers", scopes: (u) => [`servers!user=${u}`, `access:servers!user=${u}`, `read:users:name!user=${u}`] },
+  access: { label: "Use your servers only (e.g. the Jupyter API)", scopes: (u) => [`access:servers!user=${u}`] },
+  read: { label: "Read only: your account and your servers' status", scopes: (u) => [`read:users!user=${u}`, `read:servers!user=${u}`] },
+};
+
 const NewToken = z.looseObject({
   note: z.string().trim().max(200).default(""),
   expires: z.enum(Object.keys(EXPIRY) as [string, ...string[]]),
+  // Forms from before the choice existed, and scripts that post only note and expires, get full access.
+  scope: z.enum(Object.keys(TOKEN_PRESETS) as [string, ...string[]]).default("full"),
 });
 const Revoke = z.looseObject({ id: z.coerce.number().int().positive() });
 
-function TokenTable(props: { tokens: TokenRow[]; xsrf?: string }) {
+/** "full access", or the stored scopes, without the filter to the owner's own account that most carry. */
+function scopeSummary(t: TokenRow, owner: string): string {
+  const scopes = JSON.parse(t.scopes) as string[];
+  if (scopes.includes("inherit")) return "full access";
+  if (!scopes.length) return "none";
+  const own = `!user=${owner}`;
+  return scopes.map((s) => (s.endsWith(own) ? s.slice(0, -own.length) : s)).join(", ");
+}
+
+function TokenTable(props: { tokens: TokenRow[]; owner: string; xsrf?: string }) {
   return (
     <table class="stack">
       <thead>
         <tr>
           <th>Note</th>
+          <th>Scopes</th>
           <th>Created</th>
           <th>Expires</th>
           <th>Last used</th>
@@ -41,6 +65,7 @@ function TokenTable(props: { tokens: TokenRow[]; xsrf?: string }) {
         {props.tokens.map((t) => (
           <tr>
             <td data-label="Note">{t.note || <em class="muted">no note</em>}</td>
+            <td data-label="Scopes">{scopeSummary(t, props.owner)}</td>
             <td data-label="Created">{when(isoZ(t.created))}</td>
             <td data-label="Expires">{when(isoZ(t.expires_at))}</td>
             <td data-label="Last used">{when(isoZ(t.last_activity))}</td>
@@ -69,6 +94,14 @@ function TokensPage(props: { user: PageUser; xsrf: string; tokens: TokenRow[] })
           <input type="hidden" name="_xsrf" value={props.xsrf} />
           <label for="note">Note</label>
           <input type="text" id="note" name="note" maxlength={200} placeholder="What it is for, e.g. “laptop sync script”" />
+          <label for="scope">May do</label>
+          <select id="scope" name="scope">
+            {Object.entries(TOKEN_PRESETS).map(([value, p]) => (
+              <option value={value} selected={value === "full"}>
+                {p.label}
+              </option>
+            ))}
+          </select>
           <label for="expires">Expires after</label>
           <select id="expires" name="expires">
             {Object.entries(EXPIRY).map(([value, e]) => (
@@ -86,13 +119,13 @@ function TokensPage(props: { user: PageUser; xsrf: string; tokens: TokenRow[] })
       </section>
       <section class="card">
         <h2>Your tokens</h2>
-        {mine.length ? <TokenTable tokens={mine} xsrf={props.xsrf} /> : <p class="muted">You have no API tokens.</p>}
+        {mine.length ? <TokenTable tokens={mine} owner={props.user.name} xsrf={props.xsrf} /> : <p class="muted">You have no API tokens.</p>}
       </section>
       {servers.length ? (
         <section class="card">
           <h2>Used by your servers</h2>
           <p class="muted">Made by the hub when a server starts or you open one; they end when it stops or you log out.</p>
-          <TokenTable tokens={servers} />
+          <TokenTable tokens={servers} owner={props.user.name} />
         </section>
       ) : null}
     </Layout>
@@ -156,14 +189,13 @@ export function tokenPages(hub: Hub): Hono<HubEnv> {
     const form = await postedForm(c, hub, NewToken);
     if (form instanceof Response) return form;
     const who = c.get("who")!;
-    const { token, row } = store.createToken({
-      userId: who.user.id,
-      kind: "api",
-      scopes: ["inherit"],
+    const minted = mintToken(hub, who, who.user, {
+      scopes: TOKEN_PRESETS[form.scope]!.scopes(who.user.name),
       note: form.note,
       expiresInS: EXPIRY[form.expires]!.seconds,
     });
-    hub.log.info("token created", { user: who.user.name, token_id: `a${row.id}`, via: "token page" });
+    if (!minted.ok) return errorPage(c, minted.status, minted.message);
+    const { token, row } = minted;
     // The only copy of the value: keep it out of every cache, and the back button's.
     c.header("Cache-Control", "no-store");
     return c.html(<NewTokenPage user={pageUser(who)!} token={token} row={row} />);
