@@ -1,9 +1,11 @@
 // The hub's HTTP application: everything that is not forwarded to a user server lands here.
 import { Hono, type Context } from "hono";
+import { HTTPException } from "hono/http-exception";
 import { loginRoutes, type LoginOptions } from "../auth/login.js";
 import { errorPage } from "../web/layout.js";
 import { pages, userPathFallback } from "../web/routes.js";
 import { hubApi } from "./hub/api.js";
+import { BodyTooLarge, bodyTooLarge, limitBody } from "./hub/body-limit.js";
 import type { Hub, HubEnv } from "./hub/context.js";
 import { identify } from "./hub/identify.js";
 import { oauthProvider } from "./hub/oauth.js";
@@ -14,7 +16,13 @@ export function createHubApp(hub: Hub, login: LoginOptions = {}): Hono<HubEnv> {
   app.use("*", async (c, next) => {
     await next();
     c.header("X-JupyterHub-Version", hub.config().jupyterhub_version);
+    // No hub page may be framed (clickjacking the Stop or Create token buttons); a page may tighten it.
+    if (!c.res.headers.has("Content-Security-Policy")) c.header("Content-Security-Policy", "frame-ancestors 'none'");
+    c.header("X-Frame-Options", "DENY");
+    c.header("X-Content-Type-Options", "nosniff");
+    c.header("Referrer-Policy", "same-origin");
   });
+  app.use("*", limitBody(() => hub.config().http.max_body_kib * 1024));
   app.use("*", identify(hub));
 
   // No auth: the single-user server asks without a trailing slash, the idle culler with one.
@@ -38,8 +46,17 @@ export function createHubApp(hub: Hub, login: LoginOptions = {}): Hono<HubEnv> {
     return c.json({ status: 405, message: "Method not allowed" }, 405);
   });
 
+  // A client's mistake (a body over the cap, a malformed URL or header) is a 4xx that says what was wrong,
+  // logged at debug; only the hub's own failures are errors.
   app.onError((err, c) => {
-    hub.log.error("request failed", { method: c.req.method, path: c.req.path, error: err });
+    const client = clientError(err);
+    if (client) {
+      hub.log.debug("request refused", { method: c.req.method, path: safePath(c), status: client.status, reason: client.message });
+      if (client.status === 413) c.header("Connection", "close");
+      if (c.req.path.startsWith("/hub/api")) return c.json({ status: client.status, message: client.message }, client.status as 400);
+      return errorPage(c, client.status, client.message);
+    }
+    hub.log.error("request failed", { method: c.req.method, path: safePath(c), error: err });
     if (c.req.path.startsWith("/hub/api")) return c.json({ status: 500, message: "Internal server error" }, 500);
     return errorPage(c, 500, "The hub hit an unexpected error. It has been logged.");
   });
@@ -48,4 +65,17 @@ export function createHubApp(hub: Hub, login: LoginOptions = {}): Hono<HubEnv> {
     return errorPage(c, 404, `There is no page at ${c.req.path}.`);
   });
   return app;
+}
+
+function clientError(err: unknown): { status: number; message: string } | undefined {
+  const tooLarge: BodyTooLarge | undefined = bodyTooLarge(err);
+  if (tooLarge) return { status: 413, message: tooLarge.message };
+  if (err instanceof HTTPException && err.status < 500) return { status: err.status, message: err.message || "Bad request" };
+  if (err instanceof URIError) return { status: 400, message: "The URL has malformed percent-encoding." };
+  return undefined;
+}
+
+/** The path for a log line, without risking a second error on a malformed one. */
+function safePath(c: Context): string {
+  return new URL(c.req.url).pathname.slice(0, 300);
 }

@@ -4,6 +4,7 @@ import type { Context } from "hono";
 import type { Child } from "hono/jsx";
 import type { ZodType } from "zod";
 import type { Hub, HubEnv, Who } from "../src/hub/context.js";
+import { bodyTooLarge } from "../src/hub/body-limit.js";
 import { csrfProblem } from "../src/hub/identify.js";
 
 export interface PageUser {
@@ -95,7 +96,10 @@ export function PostButton(props: { action: string; xsrf: string; class?: string
  * `_xsrf` (or a foreign Origin) is 403, an unreadable body or fields that fail `schema` are 400.
  */
 export async function postedForm<T>(c: Context<HubEnv>, hub: Hub, schema: ZodType<T>): Promise<T | Response> {
-  const body = await c.req.parseBody().catch(() => undefined);
+  const body = await c.req.parseBody().catch((err: unknown) => {
+    if (bodyTooLarge(err)) throw err;
+    return undefined;
+  });
   if (!body) return errorPage(c, 400, "The form could not be read. Reload the page and try again.");
   const bad = csrfProblem(c, c.get("who")!, hub.config().public_url, typeof body._xsrf === "string" ? body._xsrf : "");
   if (bad) return errorPage(c, 403, `Refused: ${bad}. Reload the page and try again.`);

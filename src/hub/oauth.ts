@@ -6,9 +6,11 @@ import { z } from "zod";
 import { serverFilter } from "../names.js";
 import { hasScope } from "../scopes.js";
 import { safeEqual, sha256 } from "../secrets.js";
+import { limitBody } from "./body-limit.js";
 import type { Hub, HubEnv } from "./context.js";
 
 const CODE_TTL_MS = 5 * 60_000;
+const TOKEN_BODY_MAX = 8 * 1024;
 /** JupyterHub's default: cookie_max_age_days (14) in seconds. */
 const TOKEN_TTL_S = 14 * 86_400;
 
@@ -29,6 +31,21 @@ const TokenForm = z.object({
   redirect_uri: z.string().max(2000).optional(),
   code_verifier: z.string().max(200).optional(),
 });
+
+/** RFC 6749 §2.3.1: id and secret form-encoded, then joined by ":" and base64-encoded. */
+function basicCredentials(header: string | undefined): { id: string; secret: string } | "malformed" | undefined {
+  const m = /^basic\s+([A-Za-z0-9+/=]{1,2000})\s*$/i.exec(header ?? "");
+  if (!m) return header && /^basic\b/i.test(header) ? "malformed" : undefined;
+  const decoded = Buffer.from(m[1]!, "base64").toString();
+  const colon = decoded.indexOf(":");
+  if (colon < 0) return "malformed";
+  try {
+    const plus = (s: string) => decodeURIComponent(s.replace(/\+/g, " "));
+    return { id: plus(decoded.slice(0, colon)), secret: plus(decoded.slice(colon + 1)) };
+  } catch {
+    return "malformed";
+  }
+}
 
 export type ErrorPage = (c: Context, status: number, message: string) => Response | Promise<Response>;
 
@@ -79,20 +96,24 @@ export function oauthProvider(hub: Hub, errorPage: ErrorPage): Hono<HubEnv> {
     return c.redirect(`${client.redirect_uri}${sep}${target.toString()}`, 302);
   });
 
-  app.post("/token", async (c) => {
+  // The form is a code, a secret, a redirect URI and a PKCE verifier: a few hundred bytes.
+  app.post("/token", limitBody(() => TOKEN_BODY_MAX), async (c) => {
     const type = (c.req.header("content-type") ?? "").split(";")[0]!.trim().toLowerCase();
     if (type !== "application/x-www-form-urlencoded") return oauthError(c, 400, "unsupported_grant_type", "the body must be form-encoded");
+    // A client that authenticates with HTTP Basic is checked before its body is read.
+    const basic = basicCredentials(c.req.header("authorization"));
+    if (basic === "malformed") return oauthError(c, 401, "invalid_client", "malformed Basic credentials");
+    const authenticate = (id: string | undefined, secret: string | undefined) => {
+      const client = id ? store.getOAuthClient(id) : undefined;
+      return client && secret && safeEqual(sha256(secret), client.secret_hash) ? client : undefined;
+    };
+    let client = basic ? authenticate(basic.id, basic.secret) : undefined;
+    if (basic && !client) return oauthError(c, 401, "invalid_client");
     const form = TokenForm.safeParse(Object.fromEntries(new URLSearchParams(await c.req.text())));
     if (!form.success) return oauthError(c, 400, "invalid_request");
-    let { client_id, client_secret } = form.data;
-    const basic = /^basic\s+(.+)$/i.exec(c.req.header("authorization") ?? "");
-    if (basic && !client_id) {
-      const [id, secret] = Buffer.from(basic[1]!, "base64").toString().split(":");
-      client_id = decodeURIComponent(id ?? "");
-      client_secret = decodeURIComponent(secret ?? "");
-    }
-    const client = client_id ? store.getOAuthClient(client_id) : undefined;
-    if (!client || !client_secret || !safeEqual(sha256(client_secret), client.secret_hash)) return oauthError(c, 401, "invalid_client");
+    client ??= authenticate(form.data.client_id, form.data.client_secret);
+    if (!client) return oauthError(c, 401, "invalid_client");
+    if (basic && form.data.client_id !== undefined && form.data.client_id !== client.id) return oauthError(c, 400, "invalid_request", "client_id does not match the Basic credentials");
     if (form.data.grant_type !== "authorization_code") return oauthError(c, 400, "unsupported_grant_type");
     const code = form.data.code ? store.consumeOAuthCode(form.data.code) : undefined;
     if (!code || code.client_id !== client.id) return oauthError(c, 400, "invalid_grant");
