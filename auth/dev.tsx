@@ -1,9 +1,11 @@
 // Development login: a form that asks for a user name. The config schema refuses it unless the hub
-// listens on a loopback address, so it can never face a network.
+// listens on, and is published at, a loopback address; and each request must come from this machine
+// directly, not through a reverse proxy, so a mistaken front end cannot put it on a network either.
 import type { Context } from "hono";
 import { Hono } from "hono";
 import { getCookie, setCookie } from "hono/cookie";
 import { z } from "zod";
+import { bodyTooLarge } from "../src/hub/body-limit.js";
 import type { Hub, HubEnv } from "../src/hub/context.js";
 import { USER_NAME } from "../src/names.js";
 import { newSecret, safeEqual } from "../src/secrets.js";
@@ -20,8 +22,29 @@ const LoginForm = z.object({
   _xsrf: z.string().max(200).optional(),
 });
 
+/** 127.0.0.0/8 or ::1, also as an IPv4-mapped IPv6 address. */
+export function isLoopbackAddress(address: string | undefined): boolean {
+  if (!address) return false;
+  const v4 = address.startsWith("::ffff:") ? address.slice(7) : address;
+  return address === "::1" || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(v4);
+}
+
+/** Why this request may not use the dev login, or undefined if it may. */
+function notLocal(c: Context<HubEnv>): string | undefined {
+  if (c.req.header("x-forwarded-for") !== undefined || c.req.header("forwarded") !== undefined) return "it came through a proxy";
+  const address = (c.env as Partial<HubEnv["Bindings"]> | undefined)?.incoming?.socket.remoteAddress;
+  return isLoopbackAddress(address) ? undefined : "it did not come from this machine";
+}
+
 export function devLogin(hub: Hub): Hono<HubEnv> {
   const app = new Hono<HubEnv>();
+
+  app.use("*", async (c, next) => {
+    const why = notLocal(c);
+    if (!why) return next();
+    hub.log.warn("dev login refused: the request was not local", { why });
+    return c.text(`The development login only answers requests made on this machine directly, and ${why}. Configure "oidc" login to serve others.\n`, 403);
+  });
 
   const form = (c: Context<HubEnv>, status: 200 | 400 | 403, next: string, error?: string) => {
     // Reuse the browser's token: a second tab or a stray sub-request rendering this form again must not
@@ -41,7 +64,12 @@ export function devLogin(hub: Hub): Hono<HubEnv> {
   app.post("/", async (c) => {
     const cfg = hub.config();
     if (cfg.auth.kind !== "dev") return c.text("dev login is not enabled", 404);
-    const parsed = LoginForm.safeParse(await c.req.parseBody());
+    const parsed = LoginForm.safeParse(
+      await c.req.parseBody().catch((err: unknown) => {
+        if (bodyTooLarge(err)) throw err;
+        return undefined;
+      }),
+    );
     const next = safeNext(parsed.success ? parsed.data.next : undefined);
     if (!parsed.success) return form(c, 400, next, "The login form was incomplete.");
     const cookie = getCookie(c, LOGIN_XSRF_COOKIE);

@@ -20,10 +20,22 @@ const STARTER_CONFIG = (o: InstallOptions) => `{
   // The running daemon picks up valid edits by itself (or on systemctl reload slicehub).
   "$schema": "./config.schema.json",
   "listen": "http://127.0.0.1:8000",
+  // The address people use; a reverse proxy with TLS forwards it to listen. Uncomment and set it:
+  // "public_url": "https://hub.example.org",
   "state_dir": "${o.stateDir}",
   "run_as": "${o.user}",
-  // Development login (any name, no password) works only on a loopback listen address.
-  "auth": { "kind": "dev", "admin_users": [] },
+  // Login with Google (or any OpenID Connect issuer: set "issuer"). Register <public_url>/hub/oauth_callback
+  // as the redirect URI with the provider, put the client secret in the file below (chmod 600), and fill in
+  // client_id and who may log in. Until client_id is set, check-config and start refuse this file: there is
+  // deliberately no login without a password on a server.
+  "auth": {
+    "kind": "oidc",
+    // "client_id": "1234-abc.apps.googleusercontent.com",
+    "client_secret_file": "${join(o.configDir, "oidc-client-secret")}",
+    "allowed_users": [],
+    "allowed_domains": [],
+    "admin_users": []
+  },
   "spawner": {
     "kind": "systemd",
     "cmd": ["jupyterhub-singleuser"],

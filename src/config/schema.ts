@@ -76,7 +76,11 @@ export const OidcAuthSchema = z
       .url()
       .default("https://accounts.google.com")
       .describe("The provider's issuer URL; its /.well-known/openid-configuration is read at start."),
-    client_id: z.string().min(1).max(500).describe("The OAuth client id registered with the provider."),
+    client_id: z
+      .string({ error: (i) => (i.input === undefined ? "required: the OAuth client id registered with the provider (Google: APIs & Services → Credentials)" : "must be a string") })
+      .min(1)
+      .max(500)
+      .describe("The OAuth client id registered with the provider."),
     client_secret_file: z
       .string()
       .startsWith("/")
@@ -173,6 +177,12 @@ export const LocalSpawnerSchema = z
   .strictObject({
     kind: z.literal("local").describe("Run servers as the daemon's own user, in their own process group, on a free loopback port."),
     ...spawnerCommon,
+    single_user_host: z
+      .boolean()
+      .default(false)
+      .describe(
+        "Required (true) to use the local spawner with OIDC login: every user's server then runs as the hub's own Unix user and can read and change every other user's files and the hub's database. Set it only when the people who log in are one person or fully trust each other; otherwise use the systemd spawner.",
+      ),
   })
   .describe("The local-process spawner (development, or hosts without root). Profile limits are not enforced by it.");
 
@@ -273,16 +283,51 @@ export const ConfigSchema = z
       })
       .prefault({})
       .describe("The routing proxy."),
+    http: z
+      .strictObject({
+        max_body_kib: z
+          .number()
+          .int()
+          .min(1)
+          .max(16 * 1024)
+          .default(64)
+          .describe("Largest request body the hub's own routes accept, in KiB; larger ones get 413. Requests to users' servers are streamed and not limited."),
+      })
+      .prefault({})
+      .describe("Limits of the one HTTP listener."),
   })
-  .refine((c) => c.auth.kind !== "dev" || isLoopbackListen(c.listen), {
-    path: ["auth", "kind"],
-    message: 'dev login has no password, so it is only allowed when listen is a loopback address (127.0.0.1, [::1] or localhost)',
+  .superRefine((c, ctx) => {
+    if (c.auth.kind === "dev") {
+      if (!isLoopbackListen(c.listen)) {
+        ctx.addIssue({
+          code: "custom",
+          path: ["auth", "kind"],
+          message: "dev login has no password, so it is only allowed when listen is a loopback address (127.0.0.1, [::1] or localhost)",
+        });
+      } else if (c.public_url !== undefined && !isLoopbackHost(new URL(c.public_url).hostname)) {
+        // A loopback listener behind a reverse proxy still faces the network.
+        ctx.addIssue({
+          code: "custom",
+          path: ["auth", "kind"],
+          message: `dev login has no password, so it is not allowed when public_url (${c.public_url}) is reachable from other machines; use "oidc"`,
+        });
+      }
+    }
+    if (c.auth.kind === "oidc" && c.spawner.kind === "local" && !c.spawner.single_user_host) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["spawner", "kind"],
+        message:
+          "the local spawner runs every user's server as the hub's own Unix user, so users could read each other's files and the hub's database; use \"systemd\", or set spawner.single_user_host to true if everyone who can log in trusts each other",
+      });
+    }
+  }, {
     // Runs even when unrelated keys are invalid, so an admin sees this along with every other problem at once.
     when: (payload) =>
       typeof payload.value === "object" &&
       payload.value !== null &&
       !Array.isArray(payload.value) &&
-      payload.issues.every((i) => i.path?.[0] !== "listen" && i.path?.[0] !== "auth"),
+      payload.issues.every((i) => !["listen", "public_url", "auth", "spawner"].includes(String(i.path?.[0]))),
   })
   .describe("slicehub configuration (/etc/slicehub/config.json).");
 
