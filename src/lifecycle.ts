@@ -34,6 +34,9 @@ export class LifecycleError extends Error {
   }
 }
 
+/** user_options are stored with the server and shown back in the API: a few profile choices, not data. */
+const MAX_USER_OPTIONS = 4096;
+
 const escapeHtml = (s: string) => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 
 interface Pending {
@@ -86,6 +89,17 @@ export class Lifecycle {
       throw new LifecycleError(403, `Cannot start ${user.name}${serverName ? `/${serverName}` : ""}: ${(err as Error).message}`);
     }
     if (profile) userOptions = { ...userOptions, profile: profile.name };
+    if (JSON.stringify(userOptions).length > MAX_USER_OPTIONS) throw new LifecycleError(400, `user_options is too large (at most ${MAX_USER_OPTIONS} bytes as JSON)`);
+    // The limit is checked and the record made with no await in between, so concurrent starts cannot both
+    // pass it; the privileged helper counts the user's running units again.
+    const limit = this.d.config().spawner.named_servers.limit;
+    if (serverName && !this.d.store.getServer(user.id, serverName)) {
+      if (limit === 0) throw new LifecycleError(400, "Named servers are not enabled.");
+      const named = this.d.store.listServers(user.id).filter((s) => s.name !== "").length;
+      if (named >= limit) {
+        throw new LifecycleError(400, `User ${user.name} already has the maximum of ${limit} named servers. One must be deleted before a new server can be created`);
+      }
+    }
     const server = this.d.store.ensureServer(user.id, serverName);
     const existing = this.pending.get(server.id);
     if (existing) return { done: existing.done };
@@ -172,7 +186,7 @@ export class Lifecycle {
         if (detail) reason = `${reason}\n${detail}`;
       }
       if (state) await this.d.spawner.stop(state, cfg.spawner.stop_timeout_s * 1000).catch((e: unknown) => log.error("could not stop failed server", { error: e }));
-      this.revokeServerCredentials(user, server);
+      this.revokeServerCredentials(server);
       this.d.store.updateServer(server.id, { state: "stopped", url: null, spawner_state: null, failure: cancelled ? null : `Start failed: ${reason}` });
       this.emit(server, cancelled ? { progress: 100, failed: true, message: "Spawn cancelled" } : { progress: 100, failed: true, message: `Spawn failed: ${reason}` });
       if (cancelled) log.info("spawn cancelled");
@@ -183,7 +197,7 @@ export class Lifecycle {
   /** A fresh server token and OAuth client for this spawn; the token is also the client's secret. */
   private issueServerCredentials(user: UserRow, server: ServerRow): string {
     return this.d.store.transaction(() => {
-      this.revokeServerCredentials(user, server);
+      this.revokeServerCredentials(server);
       const filter = serverFilter(user.name, server.name);
       const { token } = this.d.store.createToken({
         userId: user.id,
@@ -204,11 +218,14 @@ export class Lifecycle {
     });
   }
 
-  /** Deleting the client also deletes (by cascade) the OAuth tokens browsers got for this server. */
-  private revokeServerCredentials(user: Pick<UserRow, "name">, server: ServerRow): void {
+  /**
+   * Deleting the clients also deletes (by cascade) the OAuth tokens browsers got for this server. Found by
+   * the server's id, never by a client id, so one server's stop cannot touch another's login.
+   */
+  private revokeServerCredentials(server: ServerRow): void {
     this.d.store.transaction(() => {
       this.d.store.deleteServerTokens(server.id);
-      this.d.store.deleteOAuthClient(oauthClientId(user.name, server.name));
+      this.d.store.deleteServerOAuthClients(server.id);
     });
   }
 
@@ -238,7 +255,7 @@ export class Lifecycle {
         log.error("stopping the server failed", { error: err });
       }
     }
-    this.revokeServerCredentials(user, server);
+    this.revokeServerCredentials(server);
     this.d.store.updateServer(server.id, { state: "stopped", url: null, spawner_state: null, started: null });
     log.info("server stopped");
   }
@@ -282,7 +299,7 @@ export class Lifecycle {
       }
       if (state && alive?.running) await this.d.spawner.stop(state, cfg.spawner.stop_timeout_s * 1000).catch(() => undefined);
       const why = s.state === "pending" ? "the hub restarted while this server was starting" : alive && !alive.running ? alive.reason : "not reachable after hub restart";
-      this.revokeServerCredentials({ name: s.user_name }, s);
+      this.revokeServerCredentials(s);
       this.d.store.updateServer(s.id, { state: "stopped", url: null, spawner_state: null, started: null, failure: s.state === "pending" ? why : null });
       log.info("server not adopted, marked stopped", { reason: why });
     }

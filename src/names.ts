@@ -32,10 +32,15 @@ export function routeKey(user: string, server: string): string {
   return serverPrefix(user, server).slice(0, -1);
 }
 
-/** jupyterhub-user-alice or jupyterhub-user-alice-foo (also the server's cookie name). */
+/**
+ * jupyterhub-user-alice, or jupyterhub-user-alice~foo for a named server (also the server's cookie name).
+ * JupyterHub joins a named server with "-", so alice's server "foo" and user alice-foo's default server
+ * share an id there; "~" is in no user or server name (and is a cookie-name character), so no two
+ * (user, server) pairs share one here.
+ */
 export function oauthClientId(user: string, server: string): string {
   const base = `jupyterhub-user-${pyQuote(user)}`;
-  return server ? `${base}-${pyQuote(server)}` : base;
+  return server ? `${base}~${pyQuote(server)}` : base;
 }
 
 /** "alice/" or "alice/foo": the value of `!server=` scope filters. */

@@ -105,18 +105,10 @@ export function pages(hub: Hub): Hono<HubEnv> {
 
   /** `profile`: the one asked for; none means the owner's default. */
   const startOrShow = async (c: Context<HubEnv>, owner: UserRow, serverName: string, nextRaw: string | undefined, profile?: string) => {
-    const cfg = hub.config();
     const prefix = serverPrefix(owner.name, serverName);
     const next = safeNext(nextRaw, prefix);
     const server = store.getServer(owner.id, serverName);
     if (server?.state === "running" && !lifecycle.isPending(server.id)) return c.redirect(next, 302);
-    if (serverName && !server) {
-      const named = store.listServers(owner.id).filter((s) => s.name !== "").length;
-      if (cfg.spawner.named_servers.limit === 0) return errorPage(c, 400, "Named servers are not enabled on this hub.");
-      if (named >= cfg.spawner.named_servers.limit) {
-        return errorPage(c, 400, `${owner.name} already has the maximum of ${cfg.spawner.named_servers.limit} named servers; remove one first.`);
-      }
-    }
     if (!(server && lifecycle.isPending(server.id))) {
       try {
         lifecycle.start(owner, serverName, profile ? { profile } : {});
@@ -128,12 +120,22 @@ export function pages(hub: Hub): Hono<HubEnv> {
     return c.redirect(pendingUrl(owner.name, serverName, next), 302);
   };
 
-  // GET starts a server too: JupyterLab's "restart server" and the not-running page link here.
+  // JupyterLab's "restart server" and /hub/user-redirect link here with a GET. A GET never starts anything
+  // (a cross-site link or image would carry the cookie, SameSite=Lax lets top-level navigations through): it
+  // goes on to a running server, to the progress of a starting one, or shows the start form, which POSTs
+  // with the CSRF token.
   for (const path of ["/spawn", "/spawn/:user", "/spawn/:user/:server"]) {
     app.get(path, async (c) => {
       const t = await target(c, "servers");
       if (t instanceof Response) return t;
-      return startOrShow(c, t.owner, t.serverName, c.req.query("next"));
+      const who = c.get("who")!;
+      const next = safeNext(c.req.query("next"), serverPrefix(t.owner.name, t.serverName));
+      const server = store.getServer(t.owner.id, t.serverName);
+      if (server?.state === "running" && !lifecycle.isPending(server.id)) return c.redirect(next, 302);
+      if (server && (lifecycle.isPending(server.id) || server.state === "pending")) return c.redirect(pendingUrl(t.owner.name, t.serverName, next), 302);
+      return c.html(
+        <NotRunningPage user={pageUser(who)!} owner={t.owner.name} serverName={t.serverName} next={next} xsrf={who.session?.csrf ?? ""} profiles={choosable(hub.config(), t.owner.name)} />,
+      );
     });
     app.post(path, async (c) => {
       const form = await postedForm(c, hub, Form);

@@ -79,10 +79,19 @@ export async function runHelper(configPath: string): Promise<void> {
         const sp = systemdConfig(cfg);
         if (!userExists(cfg, req.user)) throw new Refused(`no hub user ${req.user}`);
         if (req.server && sp.named_servers.limit === 0) throw new Refused("named servers are not enabled");
+        const { unit, slice } = unitNames(req.user, req.server);
+        if (req.server) {
+          // The web process counts named servers too; this holds even if it is wrong or compromised. Every
+          // named unit of this user, and no other user's, starts with this prefix: "-" in names is escaped.
+          const named = unitNames(req.user, "").unit.replace(/\.service$/, "-");
+          const running = (await listUnits("slicehub-server-*.service", [], ["active", "activating", "deactivating", "reloading"])).filter((u) => u.startsWith(named) && u !== unit);
+          if (running.length >= sp.named_servers.limit) {
+            throw new Refused(`${req.user} already runs ${running.length} named servers, the limit (${sp.named_servers.limit})`);
+          }
+        }
         const profile = resolveProfile(cfg, req.user, req.profile || undefined);
         progress(15, "Preparing your Unix account");
         const account = await ensureAccount(req.user, sp.unix_users, hlog);
-        const { unit, slice } = unitNames(req.user, req.server);
         const current = await showUnit(unit, ["ActiveState", "LoadState"]);
         if (current.ActiveState === "active" || current.ActiveState === "activating") {
           throw new Refused(`${unit} is already running`);

@@ -78,8 +78,10 @@ export async function stopUnit(unit: string, timeoutMs: number, prefix: Prefix =
 }
 
 /** Names of loaded units matching pattern, running or not. */
-export async function listUnits(pattern = "slicehub-server-*.service", prefix: Prefix = []): Promise<string[]> {
-  const out = await check(["systemctl", "list-units", "--all", "--plain", "--no-legend", "--no-pager", pattern], prefix);
+/** Loaded units matching the glob; with `states`, only those in one of them (e.g. ["active", "activating"]). */
+export async function listUnits(pattern = "slicehub-server-*.service", prefix: Prefix = [], states?: string[]): Promise<string[]> {
+  const filter = states ? [`--state=${states.join(",")}`] : ["--all"];
+  const out = await check(["systemctl", "list-units", ...filter, "--plain", "--no-legend", "--no-pager", pattern], prefix);
   return out
     .split("\n")
     .map((line) => line.split(/\s+/)[0] ?? "")

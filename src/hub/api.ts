@@ -4,12 +4,13 @@ import { Hono, type Context } from "hono";
 import { z } from "zod";
 import { LifecycleError, type ProgressEvent } from "../lifecycle.js";
 import { SERVER_NAME, USER_NAME, serverFilter, serverPrefix } from "../names.js";
-import { hasScope, scopeUsers, tokenScopes } from "../scopes.js";
+import { hasScope, scopeUsers } from "../scopes.js";
 import type { ServerRow, UserRow } from "../store/store.js";
 import { parseIso, settledWithin } from "../time.js";
 import type { Hub, HubEnv, Who } from "./context.js";
 import { csrfProblem } from "./identify.js";
 import { tokenModel, userModel } from "./models.js";
+import { mintToken } from "./tokens.js";
 
 const PAGINATION = "application/jupyterhub-pagination+json";
 const SLOW_SPAWN_MS = 10_000;
@@ -30,6 +31,15 @@ const TokenRequest = z.strictObject({
   scopes: z.array(z.string().max(200)).max(100).optional(),
   roles: z.array(z.string()).max(0, "roles are not supported; ask for scopes").optional(),
 });
+
+/** Whole numbers as decimal digits; anything else is the client's mistake, said so, not a database error. */
+const count = (what: string) =>
+  z
+    .string()
+    .regex(/^\d{1,9}$/, `${what} must be a whole number below 1000000000`)
+    .transform(Number)
+    .optional();
+const PageQuery = z.object({ offset: count("offset"), limit: count("limit"), name_filter: z.string().max(200).optional() });
 
 const CreateUser = z.looseObject({ admin: z.boolean().optional() });
 
@@ -99,12 +109,13 @@ export function hubApi(hub: Hub): Hono<HubEnv> {
     if (state !== undefined && state !== "active" && state !== "ready" && state !== "inactive") {
       return apiError(c, 400, `Unrecognized state filter: '${state}'`);
     }
+    const page = PageQuery.safeParse({ offset: c.req.query("offset"), limit: c.req.query("limit"), name_filter: c.req.query("name_filter") });
+    if (!page.success) return apiError(c, 400, page.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; "));
     const paginated = (c.req.header("accept") ?? "").split(",").some((a) => a.trim().split(";")[0] === PAGINATION);
     const maxLimit = 200;
-    const asked = Number.parseInt(c.req.query("limit") ?? "", 10);
-    const limit = Math.min(maxLimit, Math.max(1, Number.isNaN(asked) ? (paginated ? 50 : maxLimit) : asked));
-    const offset = Math.max(0, Number.parseInt(c.req.query("offset") ?? "", 10) || 0);
-    const nameFilter = c.req.query("name_filter") || undefined;
+    const limit = Math.min(maxLimit, Math.max(1, page.data.limit ?? (paginated ? 50 : maxLimit)));
+    const offset = page.data.offset ?? 0;
+    const nameFilter = page.data.name_filter || undefined;
     let users: UserRow[];
     let total: number;
     if (reach === "all") {
@@ -214,11 +225,8 @@ export function hubApi(hub: Hub): Hono<HubEnv> {
       if (named) {
         if (cfg.spawner.named_servers.limit === 0) return apiError(c, 400, "Named servers are not enabled.");
         if (!SERVER_NAME.test(serverName)) return apiError(c, 400, `Invalid server name: ${serverName}`);
-        const others = store.listServers(user.id).filter((s) => s.name !== "" && s.name !== serverName);
-        if (!store.getServer(user.id, serverName) && others.length >= cfg.spawner.named_servers.limit) {
-          return apiError(c, 400, `User ${user.name} already has the maximum of ${cfg.spawner.named_servers.limit} named servers. One must be deleted before a new server can be created`);
-        }
       }
+      // The named-server limit is the lifecycle's to check, after this await, in the same step that records it.
       const body = await jsonBody(c);
       if (body === Symbol.for("invalid") || (body !== undefined && (typeof body !== "object" || body === null || Array.isArray(body)))) {
         return apiError(c, 400, "user_options must be a JSON object");
@@ -285,21 +293,13 @@ export function hubApi(hub: Hub): Hono<HubEnv> {
     const raw = await jsonBody(c);
     const req = TokenRequest.safeParse(raw ?? {});
     if (!req.success) return apiError(c, 400, req.error.issues.map((i) => `${i.path.join(".") || "body"}: ${i.message}`).join("; "));
-    const scopes = req.data.scopes ?? ["inherit"];
-    // A token may not carry more than its owner has, nor more than the caller has.
-    if (!scopes.includes("inherit")) {
-      const granted = tokenScopes(scopes, user);
-      const missing = scopes.filter((s) => !granted.has(s) || !tokenScopes([s], who.user).has(s));
-      if (missing.length) return apiError(c, 403, `Not assigning requested scopes ${missing.join(", ")} not held by ${user.name}`);
-    }
-    const { token, row } = store.createToken({
-      userId: user.id,
-      kind: "api",
-      scopes,
-      note: req.data.note ?? (who.user.id === user.id ? "Requested via api" : `Requested via api by user ${who.user.name}`),
+    const minted = mintToken(hub, who, user, {
+      scopes: req.data.scopes,
       expiresInS: req.data.expires_in ?? null,
+      note: req.data.note ?? (who.user.id === user.id ? "Requested via api" : `Requested via api by user ${who.user.name}`),
     });
-    hub.log.info("token created", { user: user.name, token_id: `a${row.id}`, by: who.user.name });
+    if (!minted.ok) return apiError(c, minted.status, minted.message);
+    const { token, row } = minted;
     return c.json({ ...tokenModel(row, user.name), token }, 201);
   });
 

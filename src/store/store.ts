@@ -318,7 +318,13 @@ export class Store {
 
   // ---- OAuth clients and codes
 
+  /**
+   * Registers (or re-keys) a server's OAuth client. A client id already registered to another server is a
+   * clash: refused, so one server can never take over another's login or, when stopped, revoke its tokens.
+   */
   upsertOAuthClient(c: OAuthClientRow): void {
+    const existing = this.getOAuthClient(c.id);
+    if (existing && existing.server_id !== c.server_id) throw new Error(`OAuth client id ${c.id} already belongs to another server`);
     this.db
       .prepare(
         `INSERT INTO oauth_clients (id, secret_hash, redirect_uri, description, allowed_scopes, server_id)
@@ -337,8 +343,24 @@ export class Store {
     this.db.prepare("DELETE FROM oauth_clients WHERE id = ?").run(id);
   }
 
-  createOAuthCode(c: OAuthCodeRow): string {
+  /** Every client registered for this server, and by cascade the OAuth tokens and codes issued through them. */
+  deleteServerOAuthClients(serverId: number): void {
+    this.db.prepare("DELETE FROM oauth_clients WHERE server_id = ?").run(serverId);
+  }
+
+  /**
+   * A new single-use code. A user holds at most `perUser` live ones (a browser needs one per server it
+   * opens, for a few seconds): expired ones and then the oldest go, so a script hammering /authorize cannot
+   * grow the table.
+   */
+  createOAuthCode(c: OAuthCodeRow, perUser = 20): string {
     const code = newSecret();
+    this.db
+      .prepare(
+        `DELETE FROM oauth_codes WHERE user_id = @user AND (expires_at <= @now OR hash IN
+           (SELECT hash FROM oauth_codes WHERE user_id = @user ORDER BY expires_at DESC LIMIT -1 OFFSET @keep))`,
+      )
+      .run({ user: c.user_id, now: Date.now(), keep: perUser - 1 });
     this.db
       .prepare(
         `INSERT INTO oauth_codes (hash, client_id, user_id, scopes, redirect_uri, session_id, code_challenge, expires_at)

@@ -425,7 +425,7 @@ describe("starting and stopping servers (§5.1) and progress (§5.2)", () => {
     // The named server got its own identity (§1.2).
     const env = await serverEnv(tokens.admin, "alice", "foo");
     expect(env).toMatchObject({
-      JUPYTERHUB_CLIENT_ID: "jupyterhub-user-alice-foo",
+      JUPYTERHUB_CLIENT_ID: "jupyterhub-user-alice~foo",
       JUPYTERHUB_SERVER_NAME: "foo",
       JUPYTERHUB_SERVICE_PREFIX: "/user/alice/foo/",
       JUPYTERHUB_OAUTH_CALLBACK_URL: "/user/alice/foo/oauth_callback",
@@ -752,28 +752,28 @@ describe("OAuth provider (§3)", () => {
     // Start alice/bar (its record exists from above, stopped), use it, stop it again.
     expect((await req("/hub/api/users/alice/servers/bar", { method: "POST", token: tokens.alice })).status).toBe(201);
     const barSecret = (await serverEnv(tokens.admin, "alice", "bar")).JUPYTERHUB_API_TOKEN!;
-    const barAuth = await alice.request(authorizePath({ client_id: "jupyterhub-user-alice-bar", redirect_uri: "/user/alice/bar/oauth_callback", response_type: "code", state: "b" }));
+    const barAuth = await alice.request(authorizePath({ client_id: "jupyterhub-user-alice~bar", redirect_uri: "/user/alice/bar/oauth_callback", response_type: "code", state: "b" }));
     expect(barAuth.status).toBe(302);
     expect(barAuth.headers.get("location")).toMatch(/^\/user\/alice\/bar\/oauth_callback\?code=/);
     // The default server's redirect_uri is not bar's.
-    expect((await alice.request(authorizePath({ client_id: "jupyterhub-user-alice-bar", redirect_uri: REDIRECT, response_type: "code" }))).status).toBe(400);
+    expect((await alice.request(authorizePath({ client_id: "jupyterhub-user-alice~bar", redirect_uri: REDIRECT, response_type: "code" }))).status).toBe(400);
 
-    const crossed = await exchange({ client_id: "jupyterhub-user-alice-bar", client_secret: barSecret, grant_type: "authorization_code", code: await code(alice) });
+    const crossed = await exchange({ client_id: "jupyterhub-user-alice~bar", client_secret: barSecret, grant_type: "authorization_code", code: await code(alice) });
     expect(crossed.status).toBe(400);
     expect(crossed.json).toMatchObject({ error: "invalid_grant" });
     // One server's token is not another client's secret.
-    const wrongSecret = await exchange({ client_id: "jupyterhub-user-alice-bar", client_secret: secret, grant_type: "authorization_code", code: "x" });
+    const wrongSecret = await exchange({ client_id: "jupyterhub-user-alice~bar", client_secret: secret, grant_type: "authorization_code", code: "x" });
     expect(wrongSecret.status).toBe(401);
 
     const barCode = new URL(barAuth.headers.get("location")!, hub.url).searchParams.get("code")!;
-    const barToken = await exchange({ client_id: "jupyterhub-user-alice-bar", client_secret: barSecret, grant_type: "authorization_code", code: barCode, redirect_uri: "/user/alice/bar/oauth_callback" });
+    const barToken = await exchange({ client_id: "jupyterhub-user-alice~bar", client_secret: barSecret, grant_type: "authorization_code", code: barCode, redirect_uri: "/user/alice/bar/oauth_callback" });
     expect(barToken.status, barToken.text).toBe(200);
     const me = await req("/hub/api/user", { token: barToken.json.access_token });
     expect(me.json.scopes).toContain("access:servers!server=alice/bar");
     expect(me.json.scopes).not.toContain("access:servers!server=alice/");
 
     expect((await req("/hub/api/users/alice/servers/bar", { method: "DELETE", token: tokens.alice })).status).toBe(204);
-    expect((await alice.request(authorizePath({ client_id: "jupyterhub-user-alice-bar", response_type: "code" }))).status).toBe(400);
+    expect((await alice.request(authorizePath({ client_id: "jupyterhub-user-alice~bar", response_type: "code" }))).status).toBe(400);
     expectApiError(await req("/hub/api/user", { token: barSecret }), 403);
     expectApiError(await req("/hub/api/user", { token: barToken.json.access_token }), 403);
     // alice's default server and its client are untouched.

@@ -37,12 +37,20 @@ describe("urlName (paths: safe '@~')", () => {
 });
 
 describe("oauthClientId (client ids and cookie names: quote with '/' safe)", () => {
-  it("matches JupyterHub's jupyterhub-user-{q(name)}[-{q(server)}]", () => {
+  it("matches JupyterHub's jupyterhub-user-{q(name)} and joins a named server with ~", () => {
     expect(oauthClientId("alice", "")).toBe("jupyterhub-user-alice");
-    expect(oauthClientId("alice", "foo")).toBe("jupyterhub-user-alice-foo");
+    expect(oauthClientId("alice", "foo")).toBe("jupyterhub-user-alice~foo");
     expect(oauthClientId("a@b.c", "")).toBe("jupyterhub-user-a%40b.c");
-    expect(oauthClientId("a@b.c", "s@t")).toBe("jupyterhub-user-a%40b.c-s%40t");
+    expect(oauthClientId("a@b.c", "s@t")).toBe("jupyterhub-user-a%40b.c~s%40t");
     expect(oauthClientId("a b", "")).toBe("jupyterhub-user-a%20b");
+  });
+
+  it("gives no two (user, server) pairs the same id (JupyterHub's '-' made alice/foo and alice-foo's default collide)", () => {
+    expect(oauthClientId("alice", "foo")).not.toBe(oauthClientId("alice-foo", ""));
+    const names = ["a", "a-b", "b", "a-b-c", "b-c", "c", "a.b", "a_b"];
+    const ids = new Set<string>();
+    for (const u of names) for (const s of ["", ...names]) ids.add(oauthClientId(u, s));
+    expect(ids.size).toBe(names.length * (names.length + 1));
   });
 });
 

@@ -62,8 +62,12 @@ describe("profile choice", () => {
     expect((await servers(bob, "bob")).train?.user_options).toEqual({ profile: "gpu" });
   });
 
-  it("GET /hub/spawn starts the user's default profile", async () => {
-    expect((await bob.request("/hub/spawn/bob")).status).toBe(302);
+  it("GET /hub/spawn only shows the start form; its POST starts the user's default profile", async () => {
+    const shown = await bob.request("/hub/spawn/bob");
+    expect(shown.status).toBe(200);
+    expect(await shown.text()).toContain('action="/hub/spawn/bob"');
+    expect((await servers(bob, "bob"))[""]).toBeUndefined();
+    expect((await bob.postForm("/hub/spawn/bob", { _xsrf: await bob.csrf() })).status).toBe(302);
     await eventually(async () => (await servers(bob, "bob"))[""]?.ready === true);
     expect((await servers(bob, "bob"))[""]?.user_options).toEqual({ profile: "small" });
   });
