@@ -14,7 +14,8 @@ export interface InstallOptions {
   stateDir: string;
 }
 
-const STARTER_CONFIG = (o: InstallOptions) => `{
+/** The config `slicehub install` writes: valid once the admin fills in the OIDC client. */
+export const starterConfig = (o: InstallOptions): string => `{
   // slicehub's configuration. Reference: ${join(PACKAGE_ROOT, "docs/config.md")}
   // Edit, then check with: slicehub check-config ${join(o.configDir, "config.json")}
   // The running daemon picks up valid edits by itself (or on systemctl reload slicehub).
@@ -65,7 +66,7 @@ export function install(o: InstallOptions, say: (line: string) => void): void {
   const configPath = join(o.configDir, "config.json");
   if (existsSync(configPath)) say(`${configPath} exists; left as it is`);
   else {
-    writeFileSync(configPath, STARTER_CONFIG(o), { mode: 0o640 });
+    writeFileSync(configPath, starterConfig(o), { mode: 0o640 });
     chownSync(configPath, 0, gid);
     say(`wrote ${configPath} (root:${o.user}, mode 0640)`);
   }

@@ -76,11 +76,7 @@ export const OidcAuthSchema = z
       .url()
       .default("https://accounts.google.com")
       .describe("The provider's issuer URL; its /.well-known/openid-configuration is read at start."),
-    client_id: z
-      .string({ error: (i) => (i.input === undefined ? "required: the OAuth client id registered with the provider (Google: APIs & Services → Credentials)" : "must be a string") })
-      .min(1)
-      .max(500)
-      .describe("The OAuth client id registered with the provider."),
+    client_id: z.string().min(1).max(500).describe("The OAuth client id registered with the provider."),
     client_secret_file: z
       .string()
       .startsWith("/")

@@ -38,6 +38,8 @@ function oidcConfig(issuer: string, secretFile: string): Record<string, unknown>
       admin_users: ["boss@example.com"],
       blocked_users: ["mallory@example.com"],
     },
+    // The tests run servers with the local spawner, which OIDC login allows only on a host everyone trusts.
+    spawner: { single_user_host: true },
   };
 }
 

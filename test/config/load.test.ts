@@ -245,8 +245,35 @@ describe("parseConfigText: listen and public_url", () => {
     ]);
   });
 
+  it("refuses dev login behind a public_url other machines can reach (a reverse proxy in front of loopback)", () => {
+    const text = `{ "public_url": "https://hub.example.org" }`;
+    expect(errorsOf(text)).toEqual([
+      'auth.kind: dev login has no password, so it is not allowed when public_url (https://hub.example.org) is reachable from other machines; use "oidc" (1:1)',
+    ]);
+    expect(configOf(`{ "public_url": "https://localhost:8443" }`).public_url).toBe("https://localhost:8443");
+  });
+
+  it("refuses the local spawner with OIDC unless the admin says this is a single-user host", () => {
+    const oidc = `"auth": { "kind": "oidc", "client_id": "x", "client_secret_file": "/s", "allowed_users": ["a@example.org"] }`;
+    expect(errorsOf(`{ ${oidc} }`)[0]).toMatch(/^spawner\.kind: the local spawner runs every user's server as the hub's own Unix user/);
+    expect(configOf(`{ ${oidc}, "spawner": { "kind": "local", "single_user_host": true } }`).spawner.kind).toBe("local");
+    expect(configOf(`{ ${oidc}, "spawner": { "kind": "systemd" } }`).spawner.kind).toBe("systemd");
+  });
+
+  it("the config slicehub install writes is refused until its OIDC client_id is filled in, and never has dev login", async () => {
+    const { starterConfig } = await import("../../src/install.js");
+    const text = starterConfig({ configDir: "/etc/slicehub", unitDir: "/etc/systemd/system", user: "slicehub", stateDir: "/var/lib/slicehub" });
+    // Pointed at the auth object, where the key goes.
+    expect(errorsOf(text)).toEqual([`auth.client_id: missing (expected string) (${posOf(text, '{\n    "kind": "oidc"')})`]);
+    const filled = text.replace('// "client_id"', '"client_id"');
+    const config = configOf(filled);
+    expect(config.auth.kind).toBe("oidc");
+    expect(config.spawner.kind).toBe("systemd");
+  });
+
   it("checks public_url", () => {
-    expect(configOf(`{ "public_url": "https://hub.example.org" }`).public_url).toBe("https://hub.example.org");
+    const oidc = `"auth": { "kind": "oidc", "client_id": "x" }, "spawner": { "kind": "systemd" }`;
+    expect(configOf(`{ ${oidc}, "public_url": "https://hub.example.org" }`).public_url).toBe("https://hub.example.org");
     expect(errorsOf(`{ "public_url": "hub.example.org" }`)).toEqual(['public_url: not a URL (expected e.g. "https://hub.example.org") (1:17)']);
     expect(errorsOf(`{ "public_url": "ftp://hub.example.org" }`)).toEqual(["public_url: must be http:// or https:// (1:17)"]);
     expect(errorsOf(`{ "public_url": "https://hub.example.org/hub" }`)).toEqual([
@@ -353,7 +380,7 @@ describe("configJsonSchema", () => {
     expect(schema.properties.listen).toMatchObject({ type: "string", default: "http://127.0.0.1:8000" });
     expect(schema.properties.listen?.description).toMatch(/listener/);
     expect(Object.keys(schema.properties)).toEqual(
-      expect.arrayContaining(["$schema", "listen", "public_url", "state_dir", "auth", "spawner", "session", "proxy"]),
+      expect.arrayContaining(["$schema", "listen", "public_url", "state_dir", "auth", "spawner", "session", "proxy", "http"]),
     );
   });
 });

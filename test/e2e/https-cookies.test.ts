@@ -6,7 +6,8 @@ import { Browser, HubProcess } from "./harness.js";
 describe("cookies when the public URL is https", () => {
   let hub: HubProcess;
   beforeAll(async () => {
-    hub = await HubProcess.start({ config: { public_url: "https://hub.example.org" } });
+    // Dev login needs a loopback public URL; https on localhost is enough for the cookie rules.
+    hub = await HubProcess.start({ config: { public_url: "https://localhost:8443" } });
   });
   afterAll(async () => {
     await hub?.destroy();
