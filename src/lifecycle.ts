@@ -285,6 +285,7 @@ export class Lifecycle {
       const log = this.d.log.child({ user: s.user_name, server: s.name });
       const state = s.spawner_state ? (JSON.parse(s.spawner_state) as SpawnerState) : undefined;
       const alive = state && s.spawner_kind === this.d.spawner.kind ? await this.d.spawner.poll(state) : undefined;
+      let notReady: string | undefined;
       if (s.state === "running" && alive?.running && s.url) {
         const ready = await waitReady(`${s.url}${serverPrefix(s.user_name, s.name)}`, {
           timeoutMs: 5000,
@@ -296,9 +297,10 @@ export class Lifecycle {
           log.info("adopted running server", { url: serverPrefix(s.user_name, s.name) });
           continue;
         }
+        notReady = ready.reason;
       }
       if (state && alive?.running) await this.d.spawner.stop(state, cfg.spawner.stop_timeout_s * 1000).catch(() => undefined);
-      const why = s.state === "pending" ? "the hub restarted while this server was starting" : alive && !alive.running ? alive.reason : "not reachable after hub restart";
+      const why = s.state === "pending" ? "the hub restarted while this server was starting" : alive && !alive.running ? alive.reason : `not reachable after hub restart${notReady ? `: ${notReady}` : ""}`;
       this.revokeServerCredentials(s);
       this.d.store.updateServer(s.id, { state: "stopped", url: null, spawner_state: null, started: null, failure: s.state === "pending" ? why : null });
       log.info("server not adopted, marked stopped", { reason: why });
