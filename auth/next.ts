@@ -12,7 +12,7 @@ export function safeNext(next: string | undefined | null, fallback = "/hub/home"
   if (!next || next.length > MAX_NEXT_BYTES || Buffer.byteLength(next, "utf8") > MAX_NEXT_BYTES) return fallback;
   if (!next.startsWith("/") || next.startsWith("//") || next.startsWith("/\\")) return fallback;
   // eslint-disable-next-line no-control-regex
-  if (/[\u0000-\u001f\\]/.test(next)) return fallback;
+  if (/[\u0000-\u001f\u007f-\u009f\\]/.test(next)) return fallback;
   try {
     const u = new URL(next, "http://same.invalid");
     if (u.host !== "same.invalid") return fallback;

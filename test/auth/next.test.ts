@@ -11,7 +11,7 @@ describe("safeNext", () => {
     expect(safeNext("/user/ada/lab")).toBe("/hub/user/ada/lab");
   });
 
-  it.each([undefined, null, "", "//evil.org", "https://evil.org", "/\\evil.org", "hub/home", "/a\nb", "/a\\b"])("falls back for %j", (next) => {
+  it.each([undefined, null, "", "//evil.org", "https://evil.org", "/\\evil.org", "hub/home", "/a\nb", "/a\\b", "/a\u007fb", "/a\u0085b"])("falls back for %j", (next) => {
     expect(safeNext(next)).toBe("/hub/home");
     expect(safeNext(next, "/other")).toBe("/other");
   });

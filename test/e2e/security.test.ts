@@ -192,7 +192,8 @@ describe("scopes are parsed at the boundary (finding 11)", () => {
 describe("dev login only for this machine, directly (finding 2)", () => {
   it("refuses a login that came through a reverse proxy", async () => {
     const fresh = new Browser(hub.url);
-    for (const header of [{ "x-forwarded-for": "203.0.113.9" }, { forwarded: "for=203.0.113.9" }]) {
+    const proxied: Record<string, string>[] = [{ "x-forwarded-for": "203.0.113.9" }, { forwarded: "for=203.0.113.9" }];
+    for (const header of proxied) {
       const form = await fresh.request("/hub/login", { headers: header });
       expect(form.status).toBe(403);
       const post = await fresh.request("/hub/login", { method: "POST", headers: header, body: new URLSearchParams({ username: "admin", _xsrf: "x" }) });
