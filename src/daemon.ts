@@ -77,10 +77,17 @@ export async function runDaemon(configPath: string | undefined): Promise<void> {
     },
     onUpstreamDown: (route) => void lifecycle?.checkServer(route.serverId),
   });
+  const msOf = (s: number) => Math.round(s * 1000);
   const server = createServer({
     fetch: (req, env) => (fetch ? fetch(req, env) : new Response("slicehub is starting; try again in a moment\n", { status: 503, headers: { "Retry-After": "1" } })),
     table,
     forwarder,
+  }, {
+    headersTimeoutMs: msOf(config.http.headers_timeout_s),
+    requestTimeoutMs: msOf(config.http.request_timeout_s),
+    keepAliveTimeoutMs: msOf(config.http.keep_alive_timeout_s),
+    idleTimeoutMs: msOf(config.http.idle_timeout_s),
+    maxConnections: config.http.max_connections,
   });
 
   // Bind while still root (ports below 1024), before anything else can fail half-way.

@@ -288,7 +288,19 @@ export const ConfigSchema = z
           .max(16 * 1024)
           .default(64)
           .describe("Largest request body the hub's own routes accept, in KiB; larger ones get 413. Requests to users' servers are streamed and not limited."),
+        headers_timeout_s: seconds("A connection must have sent a request's complete headers this long after it opened (or after its previous request); else 408 and it is closed. Covers silent and trickling clients.", 20),
+        request_timeout_s: seconds("A request, headers and body, must arrive within this; then 408. Large uploads to users' servers need it long enough.", 300),
+        keep_alive_timeout_s: seconds("An idle kept-alive connection between requests is closed after this.", 65),
+        idle_timeout_s: seconds("A connection with no byte in either direction for this long is closed (upgraded websockets are exempt; event streams send keep-alives).", 300),
+        max_connections: z
+          .number()
+          .int()
+          .min(1)
+          .max(1_000_000)
+          .default(4096)
+          .describe("Open connections the listener accepts at once, websockets included; more are closed on arrival. Each proxied connection also holds one to a server, so keep LimitNOFILE above twice this."),
       })
+      .refine((h) => h.headers_timeout_s <= h.request_timeout_s, { path: ["headers_timeout_s"], message: "must not be longer than http.request_timeout_s" })
       .prefault({})
       .describe("Limits of the one HTTP listener."),
   })
