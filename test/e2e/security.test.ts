@@ -105,6 +105,7 @@ beforeAll(async () => {
     config: {
       auth: { kind: "dev", admin_users: ["admin"] },
       spawner: { cmd: [process.execPath, FAKE], args: [], start_timeout_s: 20, named_servers: { limit: 3 } },
+      http: { headers_timeout_s: 2 },
     },
   });
   admin = new Browser(hub.url);
@@ -258,6 +259,41 @@ describe("request bodies are bounded and read after authentication (finding 3)",
     const r = await alice.request("/hub/token", { method: "POST", body: new URLSearchParams({ _xsrf: await alice.csrf(), note: "x".repeat(70 * 1024), expires: "1d" }) });
     expect(r.status).toBe(413);
     expect(await r.text()).toContain("larger than this hub accepts");
+  });
+});
+
+describe("slow clients do not keep connections (finding 9; the mechanism is tested in test/proxy/limits.test.ts)", () => {
+  it("the daemon closes silent and header-trickling connections after http.headers_timeout_s", async () => {
+    const u = new URL(hub.url);
+    const sockets: net.Socket[] = [];
+    const closed: Promise<number>[] = [];
+    const opened = Date.now();
+    for (let i = 0; i < 30; i++) {
+      // allowHalfOpen: the attacker never closes its side; only the hub destroying the socket ends it.
+      const s = net.connect({ port: Number(u.port), host: u.hostname, allowHalfOpen: true });
+      s.on("error", () => undefined);
+      s.resume();
+      sockets.push(s);
+      // The hub is done with it when its side ends ("end"): this client keeps its own half open on purpose.
+      closed.push(new Promise((resolve) => {
+        const done = () => resolve(Date.now() - opened);
+        s.once("end", done);
+        s.once("close", done);
+      }));
+    }
+    const trickler = sockets[0]!;
+    trickler.write("GET /hub/api HTTP/1.1\r\n");
+    const drip = setInterval(() => trickler.writable && trickler.write("X-Drip: 1\r\n"), 300);
+    try {
+      const times = await Promise.race([Promise.all(closed), sleep(15_000).then(() => [] as number[])]);
+      expect(times).toHaveLength(30);
+      expect(Math.max(...times)).toBeLessThan(10_000);
+    } finally {
+      clearInterval(drip);
+      for (const s of sockets) s.destroy();
+    }
+    // And the hub still answers.
+    expect((await api("/hub/api")).status).toBe(200);
   });
 });
 
