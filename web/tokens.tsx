@@ -81,6 +81,22 @@ function TokenTable(props: { tokens: TokenRow[]; owner: string; xsrf?: string })
   );
 }
 
+/** A labelled <select> of `options` (value → label). */
+function Choice(props: { name: string; label: string; options: Record<string, { label: string }>; selected: string }) {
+  return (
+    <>
+      <label for={props.name}>{props.label}</label>
+      <select id={props.name} name={props.name}>
+        {Object.entries(props.options).map(([value, o]) => (
+          <option value={value} selected={value === props.selected}>
+            {o.label}
+          </option>
+        ))}
+      </select>
+    </>
+  );
+}
+
 function TokensPage(props: { user: PageUser; xsrf: string; tokens: TokenRow[] }) {
   const mine = props.tokens.filter((t) => t.kind === "api");
   const servers = props.tokens.filter((t) => t.kind !== "api");
@@ -94,22 +110,8 @@ function TokensPage(props: { user: PageUser; xsrf: string; tokens: TokenRow[] })
           <input type="hidden" name="_xsrf" value={props.xsrf} />
           <label for="note">Note</label>
           <input type="text" id="note" name="note" maxlength={200} placeholder="What it is for, e.g. “laptop sync script”" />
-          <label for="scope">May do</label>
-          <select id="scope" name="scope">
-            {Object.entries(TOKEN_PRESETS).map(([value, p]) => (
-              <option value={value} selected={value === "full"}>
-                {p.label}
-              </option>
-            ))}
-          </select>
-          <label for="expires">Expires after</label>
-          <select id="expires" name="expires">
-            {Object.entries(EXPIRY).map(([value, e]) => (
-              <option value={value} selected={value === "30d"}>
-                {e.label}
-              </option>
-            ))}
-          </select>
+          <Choice name="scope" label="May do" options={TOKEN_PRESETS} selected="full" />
+          <Choice name="expires" label="Expires after" options={EXPIRY} selected="30d" />
           <div class="actions">
             <button class="primary" type="submit">
               Create token
