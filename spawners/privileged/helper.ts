@@ -15,7 +15,7 @@ import { internalApiUrl, serverArgv, serverEnv } from "../../src/server-env.js";
 import { ensureAccount } from "../accounts.js";
 import { runHooks } from "../hooks.js";
 import { journalTail, listUnits, resetFailed, runUnit, showUnit, stopUnit } from "../systemd/systemctl.js";
-import { sliceSetPropertyArgv, systemdRunArgv, unitNames } from "../systemd/units.js";
+import { namedUnitsOf, sliceSetPropertyArgv, systemdRunArgv, unitNames } from "../systemd/units.js";
 import { HelperRequest, type HelperMessage, type SystemdState } from "./protocol.js";
 
 const RUN_DIR = "/run/slicehub";
@@ -81,10 +81,9 @@ export async function runHelper(configPath: string): Promise<void> {
         if (req.server && sp.named_servers.limit === 0) throw new Refused("named servers are not enabled");
         const { unit, slice } = unitNames(req.user, req.server);
         if (req.server) {
-          // The web process counts named servers too; this holds even if it is wrong or compromised. Every
-          // named unit of this user, and no other user's, starts with this prefix: "-" in names is escaped.
-          const named = unitNames(req.user, "").unit.replace(/\.service$/, "-");
-          const running = (await listUnits("slicehub-server-*.service", [], ["active", "activating", "deactivating", "reloading"])).filter((u) => u.startsWith(named) && u !== unit);
+          // The web process counts named servers too; this holds even if it is wrong or compromised.
+          const live = await listUnits("slicehub-server-*.service", [], ["active", "activating", "deactivating", "reloading"]);
+          const running = namedUnitsOf(req.user, live).filter((u) => u !== unit);
           if (running.length >= sp.named_servers.limit) {
             throw new Refused(`${req.user} already runs ${running.length} named servers, the limit (${sp.named_servers.limit})`);
           }

@@ -35,6 +35,15 @@ export function unitNames(user: string, server: string): { slice: string; unit: 
   return { slice, unit };
 }
 
+/**
+ * Of these unit names, the named servers' units of `user`. They all start with the user's default unit name
+ * (without ".service") and "-"; no other user's unit does, because "-" inside a name is escaped as "\x2d".
+ */
+export function namedUnitsOf(user: string, units: readonly string[]): string[] {
+  const prefix = `${unitNames(user, "").unit.slice(0, -".service".length)}-`;
+  return units.filter((u) => u.startsWith(prefix) && u.endsWith(".service"));
+}
+
 /** CPUs as a CPUQuota= value: 1.5 → "150%" (systemd takes at most two decimals). */
 export function cpuQuota(cpus: number): string {
   return `${Number((cpus * 100).toFixed(2))}%`;

@@ -5,7 +5,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import { SystemdSpawnerSchema } from "../../src/config/schema.js";
-import { cpuQuota, sliceSetPropertyArgv, systemdEscape, systemdRunArgv, unitNames, type UnitSpec } from "../../spawners/systemd/units.js";
+import { cpuQuota, namedUnitsOf, sliceSetPropertyArgv, systemdEscape, systemdRunArgv, unitNames, type UnitSpec } from "../../spawners/systemd/units.js";
 
 const WRAPPER = fileURLToPath(new URL("../../spawners/systemd/slicehub-server-wrapper", import.meta.url));
 const TOKEN = "5f0c7e1b9a2d4c8e8f3b6a1d2e4c9b7a";
@@ -42,6 +42,24 @@ describe("systemdEscape", () => {
   it.each(names)("matches systemd-escape for %j", (name) => {
     const expected = execFileSync("systemd-escape", ["--", name], { encoding: "utf8" }).trimEnd();
     expect(systemdEscape(name)).toBe(expected);
+  });
+});
+
+describe("namedUnitsOf (what the root helper counts against the named-server limit)", () => {
+  it("finds a user's named units and nobody else's, whatever the names", () => {
+    const units = [
+      ["alice", ""],
+      ["alice", "foo"],
+      ["alice", "bar-baz"],
+      ["alice-foo", ""],
+      ["alice-foo", "x"],
+      ["alice.b", "y"],
+      ["al", "ice-foo"],
+    ].map(([u, s]) => unitNames(u!, s!).unit);
+    expect(namedUnitsOf("alice", units)).toEqual([unitNames("alice", "foo").unit, unitNames("alice", "bar-baz").unit]);
+    expect(namedUnitsOf("alice-foo", units)).toEqual([unitNames("alice-foo", "x").unit]);
+    expect(namedUnitsOf("al", units)).toEqual([unitNames("al", "ice-foo").unit]);
+    expect(namedUnitsOf("bob", units)).toEqual([]);
   });
 });
 
