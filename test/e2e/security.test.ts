@@ -61,7 +61,7 @@ function rssMiB(): number {
  * socket takes them; it stops sending when the answer arrives or the hub closes the connection. Returns
  * the status line's code, how much body was sent, and whether the hub closed the connection.
  */
-function streamingPost(path: string, opts: { total: number; headers?: Record<string, string>; chunked?: boolean; delayBodyMs?: number }): Promise<{ status: number; sent: number; closed: boolean }> {
+function streamingPost(path: string, opts: { total: number; headers?: Record<string, string>; chunked?: boolean; delayBodyMs?: number; pauseAfter?: number }): Promise<{ status: number; sent: number; closed: boolean }> {
   return new Promise((resolve) => {
     const u = new URL(hub.url);
     const socket = net.connect(Number(u.port), u.hostname);
@@ -88,8 +88,13 @@ function streamingPost(path: string, opts: { total: number; headers?: Record<str
     socket.on("end", () => finish(true));
     socket.on("close", () => finish(true));
     socket.on("error", () => finish(true));
+    let paused = false;
     const pump = () => {
       while (!done && !answer && sent < opts.total) {
+        if (opts.pauseAfter !== undefined && !paused && sent >= opts.pauseAfter) {
+          paused = true;
+          return void setTimeout(pump, 1000);
+        }
         sent += block.length;
         if (!socket.write(frame)) return void socket.once("drain", pump);
       }
@@ -209,7 +214,7 @@ describe("request bodies are bounded and read after authentication (finding 3)",
     const before = rssMiB();
     // The answer comes on the headers alone. (A client still sending when the hub closes may see a reset
     // instead of the 413, which is TCP's doing; this one pauses after its headers, like a slow upload.)
-    const r = await streamingPost("/hub/api/oauth2/token", { total: 300 * 2 ** 20, delayBodyMs: 300 });
+    const r = await streamingPost("/hub/api/oauth2/token", { total: 300 * 2 ** 20, delayBodyMs: 1000 });
     expect(r.status).toBe(413);
     expect(r.closed).toBe(true);
     expect(r.sent).toBeLessThan(50 * 2 ** 20);
@@ -218,11 +223,12 @@ describe("request bodies are bounded and read after authentication (finding 3)",
 
   it("stops reading a chunked body at the cap (hub routes: 64 KiB; the token endpoint less)", async () => {
     const before = rssMiB();
-    const token = await streamingPost("/hub/api/oauth2/token", { total: 200 * 2 ** 20, chunked: true });
+    // Past the cap the client pauses, as a slow uploader would, so the 413 is not lost to a TCP reset.
+    const token = await streamingPost("/hub/api/oauth2/token", { total: 200 * 2 ** 20, chunked: true, pauseAfter: 256 * 1024 });
     expect(token.status).toBe(413);
     expect(token.sent).toBeLessThan(100 * 2 ** 20);
     const narrow = (await sessionToken(admin, "admin", {})).token;
-    const apiCall = await streamingPost("/hub/api/users/admin/tokens", { total: 50 * 2 ** 20, chunked: true, headers: { authorization: `token ${narrow}`, "content-type": "application/json" } });
+    const apiCall = await streamingPost("/hub/api/users/admin/tokens", { total: 50 * 2 ** 20, chunked: true, pauseAfter: 256 * 1024, headers: { authorization: `token ${narrow}`, "content-type": "application/json" } });
     expect(apiCall.status).toBe(413);
     expect(rssMiB() - before).toBeLessThan(40);
     // Below the cap still works.
