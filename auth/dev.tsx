@@ -9,9 +9,9 @@ import { bodyTooLarge } from "../src/hub/body-limit.js";
 import type { Hub, HubEnv } from "../src/hub/context.js";
 import { USER_NAME } from "../src/names.js";
 import { newSecret, safeEqual } from "../src/secrets.js";
-import { DevLoginPage } from "../web/pages.js";
 import { safeNext } from "./next.js";
-import { startSession } from "./session.js";
+import type { LoginPages } from "./pages.js";
+import { startSession } from "../src/hub/session.js";
 
 /** Protects the login form itself from cross-site posting (login CSRF): a double-submit cookie. */
 const LOGIN_XSRF_COOKIE = "slicehub-login-xsrf";
@@ -36,7 +36,7 @@ function notLocal(c: Context<HubEnv>): string | undefined {
   return isLoopbackAddress(address) ? undefined : "it did not come from this machine";
 }
 
-export function devLogin(hub: Hub): Hono<HubEnv> {
+export function devLogin(hub: Hub, pages: LoginPages): Hono<HubEnv> {
   const app = new Hono<HubEnv>();
 
   app.use("*", async (c, next) => {
@@ -52,7 +52,7 @@ export function devLogin(hub: Hub): Hono<HubEnv> {
     const existing = getCookie(c, LOGIN_XSRF_COOKIE);
     const xsrf = existing && existing.length <= 100 ? existing : newSecret();
     setCookie(c, LOGIN_XSRF_COOKIE, xsrf, { path: "/hub/login", httpOnly: true, sameSite: "Lax", maxAge: 3600 });
-    return c.html(<DevLoginPage next={next} xsrf={xsrf} error={error} />, status);
+    return c.html(pages.devLogin({ next, xsrf, error }), status);
   };
 
   app.get("/", (c) => {

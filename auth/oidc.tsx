@@ -13,10 +13,10 @@ import { isLoopbackHost, type Config, type OidcAuthConfig } from "../src/config/
 import type { Hub, HubEnv } from "../src/hub/context.js";
 import { safeEqual } from "../src/secrets.js";
 import type { UserRow } from "../src/store/store.js";
-import { loginErrorText, LoginUnavailablePage, OidcLoginPage, type LoginError } from "../web/login-pages.js";
 import { decideLogin, resolveIdentity } from "./decide.js";
 import { safeNext } from "./next.js";
-import { isHttps, startSession } from "./session.js";
+import type { LoginError, LoginPages } from "./pages.js";
+import { isHttps, startSession } from "../src/hub/session.js";
 
 const ATTEMPT_TTL_S = 600;
 /**
@@ -123,7 +123,7 @@ export interface OidcHandlers {
 }
 
 /** The handlers behind /hub/login, /hub/oauth_login and /hub/oauth_callback while auth.kind is "oidc". */
-export function oidcHandlers(hub: Hub, clientSecret: string | undefined): OidcHandlers {
+export function oidcHandlers(hub: Hub, clientSecret: string | undefined, pages: LoginPages): OidcHandlers {
   const { store, log } = hub;
   // Discovery once per (issuer, client_id); a failed one is forgotten so the next login tries again.
   const discovered = new Map<string, Promise<client.Configuration>>();
@@ -157,13 +157,13 @@ export function oidcHandlers(hub: Hub, clientSecret: string | undefined): OidcHa
   async function providerOr503(c: Context<HubEnv>, auth: OidcAuthConfig): Promise<client.Configuration | Response> {
     if (clientSecret === undefined) {
       log.error("OIDC login is configured but no client secret was loaded at start-up; restart slicehub");
-      return unavailable(c, "Login is not set up completely on this hub. Ask the hub's administrator to restart it.");
+      return unavailable(c, pages, "Login is not set up completely on this hub. Ask the hub's administrator to restart it.");
     }
     try {
       return await providerConfig(auth);
     } catch (err) {
       log.error("cannot read the OIDC provider's configuration", { issuer: auth.issuer, error: err });
-      return unavailable(c, `The identity provider ${providerName(auth.issuer)} cannot be reached right now. Please try again in a minute.`);
+      return unavailable(c, pages, `The identity provider ${providerName(auth.issuer)} cannot be reached right now. Please try again in a minute.`);
     }
   }
 
@@ -177,10 +177,10 @@ export function oidcHandlers(hub: Hub, clientSecret: string | undefined): OidcHa
       const auth = oidcAuth(hub.config());
       const next = safeNext(c.req.query("next"));
       const code = c.req.query("error");
-      const error = code !== undefined ? loginErrorText(code) : undefined;
+      const error = code !== undefined ? pages.errorText(code) : undefined;
       if (!error && c.get("who")?.via === "session") return c.redirect(next, 302);
       const href = `/hub/oauth_login?next=${encodeURIComponent(next)}`;
-      return c.html(<OidcLoginPage provider={providerName(auth.issuer)} href={href} error={error} />);
+      return c.html(pages.oidcLogin({ provider: providerName(auth.issuer), href, error }));
     },
 
     async start(c) {
@@ -287,7 +287,7 @@ function providerName(issuer: string): string {
   return host === "accounts.google.com" ? "Google" : host;
 }
 
-function unavailable(c: Context<HubEnv>, message: string): Response | Promise<Response> {
+function unavailable(c: Context<HubEnv>, pages: LoginPages, message: string): Response | Promise<Response> {
   c.header("Retry-After", "60");
-  return c.html(<LoginUnavailablePage message={message} />, 503);
+  return c.html(pages.unavailable({ message }), 503);
 }

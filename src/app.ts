@@ -3,6 +3,7 @@ import { Hono, type Context } from "hono";
 import { HTTPException } from "hono/http-exception";
 import { loginRoutes, type LoginOptions } from "../auth/login.js";
 import { errorPage } from "../web/layout.js";
+import { LOGIN_PAGES } from "../web/login-pages.js";
 import { pages, userPathFallback } from "../web/routes.js";
 import { hubApi } from "./hub/api.js";
 import { BodyTooLarge, bodyTooLarge, limitBody } from "./hub/body-limit.js";
@@ -33,7 +34,7 @@ export function createHubApp(hub: Hub, login: LoginOptions = {}): Hono<HubEnv> {
   app.route("/hub/api", hubApi(hub));
   app.get("/hub", (c) => c.redirect(`/hub/${new URL(c.req.url).search}`, 302));
   app.get("/hub/", (c) => c.redirect(c.get("who") ? "/hub/home" : "/hub/login", 302));
-  app.route("/hub", loginRoutes(hub, login));
+  app.route("/hub", loginRoutes(hub, login, LOGIN_PAGES));
   app.route("/hub", pages(hub));
 
   // Not under /hub/ and not routed to a server (spec §6.2): GETs go to the same path under /hub/, where

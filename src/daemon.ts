@@ -3,7 +3,7 @@
 import { join, resolve } from "node:path";
 import Database from "better-sqlite3";
 import { resolveClientSecret } from "../auth/secret.js";
-import { SESSION_COOKIE_NAMES } from "../auth/session.js";
+import { SESSION_COOKIE_NAMES } from "./hub/session.js";
 import { createForwarder } from "../proxy/forward.js";
 import { RouteTable } from "../proxy/table.js";
 import { lookupAccount } from "../spawners/accounts.js";
@@ -11,7 +11,7 @@ import { LocalSpawner } from "../spawners/local.js";
 import { HelperClient } from "../spawners/privileged/client.js";
 import type { Spawner } from "../spawners/spawner.js";
 import { SystemdSpawner } from "../spawners/systemd/spawner.js";
-import { enforceAccess } from "./access.js";
+import { enforceAccess } from "../auth/access.js";
 import { createHubApp } from "./app.js";
 import { embeddedDefaultConfig, loadConfigFile } from "./config/load.js";
 import type { Config } from "./config/schema.js";

@@ -1,9 +1,8 @@
 // The OIDC login page and its error states. Refusals arrive as a reason code in `?error=`; only the texts
 // below are ever shown, so a crafted link cannot put words on the hub's login page.
-import type { RefusalReason } from "../auth/decide.js";
+import type { LoginError, LoginPages } from "../auth/pages.js";
 import { Layout } from "./layout.js";
-
-export type LoginError = RefusalReason | "subject_collision" | "expired" | "failed";
+import { DevLoginPage } from "./pages.js";
 
 const LOGIN_ERRORS: Readonly<Record<LoginError, string>> = {
   email_not_verified: "Your email address is not verified by your identity provider. Verify it there, then try again.",
@@ -54,3 +53,11 @@ export function LoginUnavailablePage(props: { message: string }) {
     </Layout>
   );
 }
+
+/** What the login routes show, handed to them by the composition root (src/app.ts). */
+export const LOGIN_PAGES: LoginPages = {
+  devLogin: (props) => <DevLoginPage {...props} />,
+  oidcLogin: (props) => <OidcLoginPage {...props} />,
+  unavailable: (props) => <LoginUnavailablePage {...props} />,
+  errorText: loginErrorText,
+};

@@ -3,7 +3,7 @@ import type { Context } from "hono";
 import { Hono } from "hono";
 import { z } from "zod";
 import { safeNext } from "../auth/next.js";
-import { endSession } from "../auth/session.js";
+import { endSession } from "../src/hub/session.js";
 import type { Config } from "../src/config/schema.js";
 import type { Hub, HubEnv } from "../src/hub/context.js";
 import { LifecycleError, type ProgressEvent } from "../src/lifecycle.js";

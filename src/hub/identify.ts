@@ -1,7 +1,7 @@
 // Works out who a hub request comes from: an API token in the Authorization header, else the browser
 // session cookie. Also the CSRF rule for cookie-authenticated requests that change state.
 import type { Context, MiddlewareHandler } from "hono";
-import { readSession } from "../../auth/session.js";
+import { readSession } from "./session.js";
 import { roleScopes, expandScopes, tokenScopes } from "../scopes.js";
 import { safeEqual } from "../secrets.js";
 import type { Hub, HubEnv, Who } from "./context.js";

@@ -1,11 +1,11 @@
 // Allow-lists are authoritative: when the config (or an admin) takes someone's access away, their browser
 // sessions and API tokens end at once and, unless the config says otherwise, their servers stop. Admin
 // rights follow the config both ways.
-import { decideAccess } from "../auth/decide.js";
-import type { Config } from "./config/schema.js";
-import type { Lifecycle } from "./lifecycle.js";
-import type { Logger } from "./log.js";
-import type { Store, UserRow } from "./store/store.js";
+import { decideAccess } from "./decide.js";
+import type { Config } from "../src/config/schema.js";
+import type { Lifecycle } from "../src/lifecycle.js";
+import type { Logger } from "../src/log.js";
+import type { Store, UserRow } from "../src/store/store.js";
 
 /** Why this user may no longer use the hub under `cfg`, or undefined if they may (and whether as admin). */
 export function accessUnder(cfg: Config, store: Store, user: UserRow): { allowed: false; why: string } | { allowed: true; admin?: boolean } {

@@ -2,8 +2,8 @@
 // a __Host- cookie under https) so user servers never see it; the proxy strips it as well.
 import type { Context } from "hono";
 import { deleteCookie, getCookie, setCookie } from "hono/cookie";
-import type { Config } from "../src/config/schema.js";
-import type { SessionRow, Store } from "../src/store/store.js";
+import type { Config } from "../config/schema.js";
+import type { SessionRow, Store } from "../store/store.js";
 
 /** Read by single-user servers as a cache key and XSRF ingredient; not a credential. */
 export const SESSION_ID_COOKIE = "jupyterhub-session-id";
