@@ -4,13 +4,13 @@
 // rules, runs the root hooks, and builds every systemd-run argv. It never runs a command it was sent.
 import { chmodSync, copyFileSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
-import Database from "better-sqlite3";
 import { loadConfigFile } from "../../src/config/load.js";
 import type { Config, SystemdSpawnerConfig } from "../../src/config/schema.js";
 import { log } from "../../src/log.js";
 import { serverPrefix } from "../../src/names.js";
 import { packageRoot } from "../../src/package-root.js";
 import { resolveProfile } from "../../src/profiles.js";
+import { databaseFile, hubUserExists } from "../../src/store/reader.js";
 import { internalApiUrl, serverArgv, serverEnv } from "../../src/server-env.js";
 import { ensureAccount } from "../accounts.js";
 import { runHooks } from "../hooks.js";
@@ -62,14 +62,7 @@ export async function runHelper(configPath: string): Promise<void> {
   config();
   installWrapper();
 
-  const userExists = (cfg: Config, name: string): boolean => {
-    const db = new Database(join(cfg.state_dir, "slicehub.sqlite"), { readonly: true, fileMustExist: true });
-    try {
-      return db.prepare("SELECT 1 FROM users WHERE name = ?").get(name) !== undefined;
-    } finally {
-      db.close();
-    }
-  };
+  const userExists = (cfg: Config, name: string): boolean => hubUserExists(databaseFile(cfg.state_dir), name);
 
   const handle = async (req: HelperRequest): Promise<unknown> => {
     const progress = (p: number, message: string) => send({ type: "progress", id: req.id, progress: p, message });
