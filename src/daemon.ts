@@ -4,7 +4,7 @@ import { join, resolve } from "node:path";
 import Database from "better-sqlite3";
 import { resolveClientSecret } from "../auth/secret.js";
 import { SESSION_COOKIE_NAMES } from "./hub/session.js";
-import { createForwarder } from "../proxy/forward.js";
+import { createProxy, type ProxySinks } from "../proxy/proxy.js";
 import { RouteTable } from "../proxy/table.js";
 import { lookupAccount } from "../spawners/accounts.js";
 import { LocalSpawner } from "../spawners/local.js";
@@ -20,7 +20,6 @@ import { Lifecycle } from "./lifecycle.js";
 import { log, setLogLevel } from "./log.js";
 import { dropPrivileges, prepareStateDir } from "./privileges.js";
 import { internalApiUrl, listenAddress } from "./server-env.js";
-import { createServer } from "./server.js";
 import { Store } from "./store/store.js";
 
 
@@ -65,30 +64,22 @@ export async function runDaemon(configPath: string | undefined): Promise<void> {
   const table = new RouteTable();
   let store: Store | undefined;
   let lifecycle: Lifecycle | undefined;
-  let fetch: ((req: Request, env: object) => Response | Promise<Response>) | undefined;
-  const forwarder = createForwarder({
+  const msOf = (s: number) => Math.round(s * 1000);
+  // Its sinks (store, lifecycle, hub application) are attached once they exist; until then the hub answers 503.
+  const proxy = createProxy({
     log,
+    table,
     stripCookies: SESSION_COOKIE_NAMES,
     activityFlushMs: config.proxy.activity_flush_s * 1000,
-    onActivity: (batch) => {
-      store?.transaction(() => {
-        for (const [serverId, at] of batch) store!.touchServer(serverId, at.getTime());
-      });
+    limits: {
+      headersTimeoutMs: msOf(config.http.headers_timeout_s),
+      requestTimeoutMs: msOf(config.http.request_timeout_s),
+      keepAliveTimeoutMs: msOf(config.http.keep_alive_timeout_s),
+      idleTimeoutMs: msOf(config.http.idle_timeout_s),
+      maxConnections: config.http.max_connections,
     },
-    onUpstreamDown: (route) => void lifecycle?.checkServer(route.serverId),
   });
-  const msOf = (s: number) => Math.round(s * 1000);
-  const server = createServer({
-    fetch: (req, env) => (fetch ? fetch(req, env) : new Response("slicehub is starting; try again in a moment\n", { status: 503, headers: { "Retry-After": "1" } })),
-    table,
-    forwarder,
-  }, {
-    headersTimeoutMs: msOf(config.http.headers_timeout_s),
-    requestTimeoutMs: msOf(config.http.request_timeout_s),
-    keepAliveTimeoutMs: msOf(config.http.keep_alive_timeout_s),
-    idleTimeoutMs: msOf(config.http.idle_timeout_s),
-    maxConnections: config.http.max_connections,
-  });
+  const { server } = proxy;
 
   // Bind while still root (ports below 1024), before anything else can fail half-way.
   const { host, port } = listenAddress(config);
@@ -128,12 +119,13 @@ export async function runDaemon(configPath: string | undefined): Promise<void> {
   }
   const db = store;
   lifecycle = new Lifecycle({ store: db, spawner, table, config: () => config, log, hubApiUrl: internalApiUrl(config) });
+  proxy.attach(proxySinks(db, lifecycle));
   await lifecycle.adoptAll();
   // The config may have changed while the hub was down.
   await enforceAccess(config, db, lifecycle, log);
   const lc = lifecycle;
   const app = createHubApp({ store: db, lifecycle, config: () => config, log }, { oidcClientSecret });
-  fetch = app.fetch;
+  proxy.attach({ hub: app.fetch });
   lifecycle.startWatching();
   const housekeeping = setInterval(() => {
     db.purgeExpired({ idleMs: config.session.idle_timeout_s * 1000, maxAgeMs: config.session.max_age_s * 1000 });
@@ -164,9 +156,7 @@ export async function runDaemon(configPath: string | undefined): Promise<void> {
     log.info("shutting down; user servers keep running", { signal });
     watcher?.stop();
     clearInterval(housekeeping);
-    server.close();
-    server.closeAllConnections();
-    forwarder.close();
+    void proxy.close();
     void lc.close().finally(() => {
       db.close();
       helper?.stop();
@@ -175,6 +165,18 @@ export async function runDaemon(configPath: string | undefined): Promise<void> {
   };
   process.on("SIGTERM", () => shutdown("SIGTERM"));
   process.on("SIGINT", () => shutdown("SIGINT"));
+}
+
+/** The proxy's activity goes to the store (the culler reads it), a refused upstream connection to the lifecycle. */
+function proxySinks(db: Store, lifecycle: Lifecycle): Pick<ProxySinks, "onActivity" | "onUpstreamDown"> {
+  return {
+    onActivity: (batch) => {
+      db.transaction(() => {
+        for (const [serverId, at] of batch) db.touchServer(serverId, at.getTime());
+      });
+    },
+    onUpstreamDown: (route) => void lifecycle.checkServer(route.serverId),
+  };
 }
 
 function fail(message: string): never {

@@ -39,14 +39,14 @@ describe("activity accounting", () => {
     const p = await setup();
     const before = Date.now();
     expect((await request(p.url, "/user/alice/api/status")).status).toBe(200);
-    p.forwarder.flushActivity();
+    p.proxy.flushActivity();
     expect(p.activity).toHaveLength(1);
     const batch = p.activity[0]!;
     expect([...batch.keys()]).toEqual([7]);
     expect(batch.get(7)!.getTime()).toBeGreaterThanOrEqual(before);
     expect(batch.get(7)!.getTime()).toBeLessThanOrEqual(Date.now());
 
-    p.forwarder.flushActivity();
+    p.proxy.flushActivity();
     expect(p.activity).toHaveLength(1);
   });
 
@@ -54,15 +54,15 @@ describe("activity accounting", () => {
     const p = await setup();
     const ws = await openWs(p.url.replace(/^http/, "ws") + "/user/bob/api/kernels/k/channels");
     await ws.next();
-    p.forwarder.flushActivity();
+    p.proxy.flushActivity();
     expect([...p.activity[0]!.keys()]).toEqual([8]);
 
-    p.forwarder.flushActivity();
+    p.proxy.flushActivity();
     expect(p.activity).toHaveLength(1); // an idle open websocket is not activity
 
     ws.socket.send("ping from the browser");
     await ws.next();
-    p.forwarder.flushActivity();
+    p.proxy.flushActivity();
     expect([...p.activity[1]!.keys()]).toEqual([8]);
   });
 
@@ -70,7 +70,7 @@ describe("activity accounting", () => {
     const p = await setup();
     p.table.set({ prefix: "/user/carol", target: await deadTarget(), serverId: 9 });
     expect((await request(p.url, "/user/carol/tree")).status).toBe(503);
-    p.forwarder.flushActivity();
+    p.proxy.flushActivity();
     expect(p.activity).toEqual([]);
   });
 
@@ -81,7 +81,7 @@ describe("activity accounting", () => {
     expect([...p.activity[0]!.keys()]).toEqual([7]);
 
     await request(p.url, "/user/bob/");
-    p.forwarder.close();
+    p.proxy.close();
     expect(p.activity.some((b) => b.has(8))).toBe(true);
   });
 
@@ -94,7 +94,7 @@ describe("activity accounting", () => {
       },
     });
     await request(p.url, "/user/alice/");
-    p.forwarder.flushActivity();
+    p.proxy.flushActivity();
     expect(calls).toBe(1);
     expect(p.logs.some((e) => e.level === "error")).toBe(true);
     expect((await request(p.url, "/user/alice/")).status).toBe(200);

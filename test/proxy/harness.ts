@@ -1,9 +1,9 @@
-// A node:http server that dispatches /user/… to the forwarder through the routing table, as the daemon
-// does, plus small upstream and client helpers. Everything listens on 127.0.0.1, port 0.
+// The proxy (proxy/proxy.ts) as the daemon creates it, with a stand-in hub that answers 404 "no route", plus
+// small upstream and client helpers. Everything listens on 127.0.0.1, port 0.
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { WebSocketServer } from "ws";
-import { createForwarder, type Forwarder } from "../../proxy/forward.js";
+import { createProxy, type Proxy } from "../../proxy/proxy.js";
 import { RouteTable } from "../../proxy/table.js";
 import type { Level, Logger } from "../../src/log.js";
 
@@ -49,7 +49,7 @@ export async function deadTarget(): Promise<string> {
 export interface ProxyHarness {
   url: string;
   table: RouteTable;
-  forwarder: Forwarder;
+  proxy: Proxy;
   /** Every batch passed to onActivity. */
   activity: Map<number, Date>[];
   logs: LogEntry[];
@@ -62,34 +62,25 @@ export async function startProxy(
   const table = new RouteTable();
   const activity: Map<number, Date>[] = [];
   const logs: LogEntry[] = [];
-  const forwarder = createForwarder({
+  const proxy = createProxy({
     log: captureLog(logs),
+    table,
     stripCookies: options.stripCookies ?? ["slicehub-session"],
     activityFlushMs: options.activityFlushMs ?? 60_000,
-    onActivity: options.onActivity ?? ((batch) => void activity.push(batch)),
+    sinks: {
+      hub: () => new Response("no route", { status: 404, headers: { "Content-Type": "text/plain" } }),
+      onActivity: options.onActivity ?? ((batch) => void activity.push(batch)),
+      onUpstreamDown: () => undefined,
+    },
   });
-  const routeOf = (url = "") => table.lookup(url.split("?")[0] ?? "");
-  const server = http.createServer((req, res) => {
-    const route = routeOf(req.url);
-    if (route) return forwarder.web(req, res, route);
-    res.writeHead(404, { "Content-Type": "text/plain" }).end("no route");
-  });
-  server.on("upgrade", (req, socket, head) => {
-    const route = routeOf(req.url);
-    if (route) return forwarder.ws(req, socket, head, route);
-    socket.destroy();
-  });
-  const url = await listen(server);
+  const url = await listen(proxy.server);
   return {
     url,
     table,
-    forwarder,
+    proxy,
     activity,
     logs,
-    async close() {
-      forwarder.close();
-      await closeServer(server);
-    },
+    close: () => proxy.close(),
   };
 }
 

@@ -1,17 +1,16 @@
-// Connection limits of the one listener (src/server.ts), attacked on the wire: silent and trickling
+// Connection limits of the one listener (proxy/proxy.ts), attacked on the wire: silent and trickling
 // connections are closed even when the client never closes its side, while websockets, event streams and
 // streaming proxied responses outlive every timeout.
 import http from "node:http";
 import net from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
 import WebSocket from "ws";
-import { createForwarder } from "../../proxy/forward.js";
+import { createProxy, type ConnectionLimits } from "../../proxy/proxy.js";
 import { RouteTable } from "../../proxy/table.js";
-import { createServer, type ServerLimits } from "../../src/server.js";
 import { captureLog, closeServer, connections, listen, request, sleep, startEchoUpstream, waitFor } from "./harness.js";
 
 // Small enough for a quick test; every wait below is bounded by these plus the one-second slack SLACK_MS.
-const LIMITS: ServerLimits = {
+const LIMITS: ConnectionLimits = {
   headersTimeoutMs: 1_000,
   requestTimeoutMs: 2_000,
   keepAliveTimeoutMs: 1_000,
@@ -30,28 +29,24 @@ afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
 });
 
-/** The daemon's listener with a forwarder and a stand-in hub that streams events on /hub/events. */
-async function startHub(limits: Partial<ServerLimits> = {}) {
+/** The daemon's proxy with a stand-in hub that streams events on /hub/events. */
+async function startHub(limits: Partial<ConnectionLimits> = {}) {
   const table = new RouteTable();
-  const forwarder = createForwarder({
+  const proxy = createProxy({
     log: captureLog(),
+    table,
     stripCookies: ["slicehub-session"],
     activityFlushMs: 60_000,
-    onActivity: () => undefined,
-  });
-  const server = createServer(
-    {
-      fetch: (req) => (new URL(req.url).pathname === "/hub/events" ? ticking(TICKS) : new Response("hub")),
-      table,
-      forwarder,
+    limits: { ...LIMITS, ...limits },
+    sinks: {
+      hub: (req) => (new URL(req.url).pathname === "/hub/events" ? ticking(TICKS) : new Response("hub")),
+      onActivity: () => undefined,
+      onUpstreamDown: () => undefined,
     },
-    { ...LIMITS, ...limits },
-  );
-  const url = await listen(server);
-  cleanups.push(async () => {
-    forwarder.close();
-    await closeServer(server);
   });
+  const { server } = proxy;
+  const url = await listen(server);
+  cleanups.push(() => proxy.close());
   return { url, server, table };
 }
 

@@ -1,15 +1,19 @@
-// The daemon's listener and forwarder in a process of their own, so that memory.test.ts measures the hub's
+// The daemon's proxy in a process of their own, so that memory.test.ts measures the hub's
 // memory and not its own. argv[2] is the upstream for /user/alice. Reports its URL once listening, then
 // answers "peak" with the largest RSS sampled since the previous "peak".
-import { createForwarder } from "../../proxy/forward.js";
+import { createProxy } from "../../proxy/proxy.js";
 import { RouteTable } from "../../proxy/table.js";
 import { log } from "../../src/log.js";
-import { createServer } from "../../src/server.js";
 
 const table = new RouteTable();
 table.set({ prefix: "/user/alice", target: process.argv[2]!, serverId: 1 });
-const forwarder = createForwarder({ log, stripCookies: [], activityFlushMs: 60_000, onActivity: () => undefined });
-const server = createServer({ fetch: () => new Response("hub"), table, forwarder });
+const { server } = createProxy({
+  log,
+  table,
+  stripCookies: [],
+  activityFlushMs: 60_000,
+  sinks: { hub: () => new Response("hub"), onActivity: () => undefined, onUpstreamDown: () => undefined },
+});
 
 let peak = 0;
 const sample = () => (peak = Math.max(peak, process.memoryUsage.rss()));

@@ -69,6 +69,42 @@ describe("websocket forwarding", () => {
     expect(await next()).toBe(big);
   });
 
+  it("adds the same X-Forwarded-For/Proto/Host/Port to an upgrade as to an HTTP request", async () => {
+    // An upstream that answers both with the request headers it got.
+    const server = http.createServer((req, res) => res.end(JSON.stringify(req.headers)));
+    const wss = new WebSocketServer({ server });
+    wss.on("connection", (socket, req) => socket.send(JSON.stringify(req.headers)));
+    const url = await listen(server);
+    cleanups.push(async () => {
+      for (const client of wss.clients) client.terminate();
+      wss.close();
+      await closeServer(server);
+    });
+    const p = await proxy();
+    p.table.set({ prefix: "/user/alice", target: url, serverId: 1 });
+    const forwarded = (json: string) =>
+      Object.fromEntries(Object.entries(JSON.parse(json) as Record<string, string>).filter(([k]) => k.startsWith("x-forwarded-")));
+
+    const cases: [Record<string, string>, Record<string, string>][] = [
+      [
+        { Host: "example.org:8443" },
+        { "x-forwarded-for": "127.0.0.1", "x-forwarded-host": "example.org:8443", "x-forwarded-port": "8443", "x-forwarded-proto": "http" },
+      ],
+      [
+        { Host: "example.org", "X-Forwarded-For": "203.0.113.9", "X-Forwarded-Proto": "https", "X-Forwarded-Host": "public.example" },
+        { "x-forwarded-for": "203.0.113.9,127.0.0.1", "x-forwarded-host": "public.example", "x-forwarded-port": "80", "x-forwarded-proto": "https,http" },
+      ],
+    ];
+    for (const [headers, expected] of cases) {
+      const viaHttp = forwarded((await request(p.url, "/user/alice/api/status", { headers })).body);
+      const { socket, next } = await open(wsUrl(p.url, "/user/alice/api/kernels/k/channels"), headers);
+      const viaWs = forwarded(await next());
+      socket.terminate();
+      expect(viaHttp).toEqual(expected);
+      expect(viaWs).toEqual(viaHttp);
+    }
+  });
+
   it("keeps open websockets running when routes are removed", async () => {
     const alice = await echo();
     const bob = await echo();

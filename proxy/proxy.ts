@@ -1,0 +1,469 @@
+// The proxy: slicehub's one listener, read top to bottom like configurable-http-proxy's one file.
+//
+//   dispatch      /user/… paths with a live route (proxy/table.ts) are forwarded; everything else, and every
+//                 miss, goes to the hub application; a websocket to a path without a route gets a 503.
+//   limits        what one client may hold: headers, request, keep-alive and idle timeouts, a connection cap.
+//   HTTP          forwarded with node's client directly, pooled keep-alive, one retry on a stale pooled socket.
+//   websockets    forwarded through http-proxy-3.
+//   both          one X-Forwarded-* builder, the hub's cookies stripped from requests, user servers' Set-Cookie
+//                 confined to their own prefix, per-server activity for the culler (configurable-http-proxy's
+//                 last_activity), a 503 page when a server does not answer.
+//
+// What the proxy reports goes to its sinks (ProxySinks). The listener binds while the daemon is still root,
+// before the store and the hub application exist, so sinks may be attached later: until then the hub answers
+// 503 with Retry-After, activity is kept for the first flush after, and upstream failures are only logged.
+import http, { type IncomingMessage, type ServerResponse } from "node:http";
+import type { Duplex } from "node:stream";
+import { getRequestListener } from "@hono/node-server";
+import { createProxyServer } from "http-proxy-3";
+import type { Logger } from "../src/log.js";
+import { prefersJson } from "../src/negotiate.js";
+import type { Route, RouteTable } from "./table.js";
+
+// ------------------------------------------------------------------------------------------------ interface
+
+/** The hub application, as a fetch handler (Hono's `app.fetch`). */
+export type HubFetch = (req: Request, env: object) => Response | Promise<Response>;
+
+/** Where the proxy sends what is not its own to handle. */
+export interface ProxySinks {
+  /** Answers every request that is not for a live route. */
+  hub: HubFetch;
+  /** Last activity per serverId since the previous flush; only servers that had traffic. */
+  onActivity(batch: Map<number, Date>): void;
+  /** A route's upstream refused a connection: its server may have died. */
+  onUpstreamDown(route: Route): void;
+}
+
+/**
+ * What one client may hold: without limits a client that connects and sends nothing, or trickles its headers,
+ * keeps its connection (and a file descriptor) for as long as it likes. 0 turns a limit off.
+ */
+export interface ConnectionLimits {
+  /** From a connection's start, or a keep-alive connection's next request's first byte, to the end of the headers. */
+  headersTimeoutMs: number;
+  /** From the same start to the end of the request's body: an upload has to arrive within it. */
+  requestTimeoutMs: number;
+  /** How long a keep-alive connection may wait for its next request. */
+  keepAliveTimeoutMs: number;
+  /**
+   * An HTTP connection with no byte in either direction for this long is closed: a client that stopped reading,
+   * or an answer that never comes (an answer that takes longer to start is cut too). Upgraded connections
+   * (websockets) are not HTTP connections any more and are left alone.
+   */
+  idleTimeoutMs: number;
+  /** Connections beyond this many, websockets included, are closed as they arrive. */
+  maxConnections: number;
+}
+
+export const DEFAULT_CONNECTION_LIMITS: Readonly<ConnectionLimits> = {
+  headersTimeoutMs: 20_000,
+  // Node's own default: a large single upload through a user's server must not be cut short.
+  requestTimeoutMs: 300_000,
+  // Longer than the 60 s a reverse proxy in front typically keeps an idle upstream connection, so that the
+  // proxy, not we, closes it: closing first races the proxy's next request on that connection.
+  keepAliveTimeoutMs: 65_000,
+  idleTimeoutMs: 300_000,
+  maxConnections: 4_096,
+};
+
+export interface ProxyOptions {
+  log: Logger;
+  table: RouteTable;
+  /** Cookie names removed from forwarded requests, e.g. the hub's own session cookie. */
+  stripCookies: string[];
+  activityFlushMs: number;
+  limits?: Partial<ConnectionLimits>;
+  /** Sinks known at creation; the rest can be attached later. */
+  sinks?: Partial<ProxySinks>;
+}
+
+export interface Proxy {
+  /** The listener, not yet listening: the caller binds it. */
+  readonly server: http.Server;
+  /** Sinks that exist only now (the daemon's store, lifecycle and hub application); each replaces its previous one. */
+  attach(sinks: Partial<ProxySinks>): void;
+  flushActivity(): void;
+  /**
+   * Stops the flush timer and flushes, closes the listener and its HTTP connections, and pooled upstream
+   * sockets. Open websockets are left alone. Resolves once the listener has closed.
+   */
+  close(): Promise<void>;
+}
+
+// ------------------------------------------------------------------------------------------------ the proxy
+
+// What a pooled keep-alive socket that the upstream closed under us looks like.
+const STALE_SOCKET_CODES = new Set(["ECONNRESET", "EPIPE"]);
+const RETRYABLE_METHODS = new Set(["GET", "HEAD", "OPTIONS"]);
+
+export function createProxy(opts: ProxyOptions): Proxy {
+  const { log, table } = opts;
+  const sinks: Partial<ProxySinks> = {};
+  let hubListener: ((req: IncomingMessage, res: ServerResponse) => unknown) | undefined;
+  function attach(more: Partial<ProxySinks>): void {
+    Object.assign(sinks, more);
+    if (more.hub) hubListener = getRequestListener(more.hub as never, { overrideGlobalObjects: false });
+  }
+  if (opts.sinks) attach(opts.sinks);
+
+  // -------------------------------------------------------------------------------- listener and limits
+
+  const { headersTimeoutMs, requestTimeoutMs, keepAliveTimeoutMs, idleTimeoutMs, maxConnections } = {
+    ...DEFAULT_CONNECTION_LIMITS,
+    ...opts.limits,
+  };
+  const server = http.createServer({
+    // Node starts a connection's headers clock when it opens: this also closes one that never sends a byte.
+    headersTimeout: headersTimeoutMs,
+    requestTimeout: requestTimeoutMs,
+    keepAliveTimeout: keepAliveTimeoutMs,
+    // Node enforces the two timeouts above only when it sweeps its connections, every 30 s by default: a
+    // connection would outlive a 20 s headers timeout by half a minute.
+    connectionsCheckingInterval: headersTimeoutMs > 0 ? Math.min(1_000, Math.max(50, headersTimeoutMs >> 2)) : 1_000,
+  });
+  server.timeout = idleTimeoutMs;
+  server.maxConnections = maxConnections;
+  // No "clientError" listener: node's own answers a timed-out or malformed request (408, 400, 431) and destroys
+  // the socket. A listener has to do both itself; end() alone left the socket to clients that never close.
+
+  // ------------------------------------------------------------------------------------------- dispatch
+
+  // A route's path goes straight to the forwarder: no framework on the path every notebook request takes.
+  server.on("request", (req, res) => {
+    const path = routable(req.url);
+    const route = path ? table.lookup(path) : undefined;
+    if (route) web(req, res, route);
+    else if (hubListener) void hubListener(req, res);
+    else hubNotReady(res);
+  });
+  server.on("upgrade", (req, socket: Duplex, head: Buffer) => {
+    const path = routable(req.url);
+    const route = path ? table.lookup(path) : undefined;
+    if (route) ws(req, socket, head, route);
+    else noRouteForWebsocket(socket);
+  });
+
+  // ------------------------------------------------------------------------------------------- activity
+
+  const lastActivity = new Map<number, number>();
+  const touch = (serverId: number) => void lastActivity.set(serverId, Date.now());
+
+  function flushActivity(): void {
+    // Without a sink yet, activity is kept: the first flush after attach() reports it.
+    if (lastActivity.size === 0 || !sinks.onActivity) return;
+    const batch = new Map<number, Date>();
+    for (const [serverId, ms] of lastActivity) batch.set(serverId, new Date(ms));
+    lastActivity.clear();
+    try {
+      sinks.onActivity(batch);
+    } catch (error) {
+      log.error("recording proxy activity failed", { error });
+    }
+  }
+  const timer = setInterval(flushActivity, opts.activityFlushMs);
+  timer.unref();
+
+  // ------------------------------------------------------------------------------------------ plain HTTP
+
+  const agent = new http.Agent({ keepAlive: true });
+
+  // Plain HTTP goes through node's client directly rather than http-proxy: per request that is a third less
+  // CPU (bench/README.md), on the path every notebook request takes. Websockets still use http-proxy.
+  function web(req: IncomingMessage, res: ServerResponse, route: Route): void {
+    stripCookies(req, opts.stripCookies);
+    const headers = upstreamHeaders(req);
+    const target = new URL(route.target);
+    const send = (fresh: boolean) => {
+      // fresh: a retry avoids the pool, which may hold more sockets the upstream closed at the same moment.
+      const upstream = http.request({ host: target.hostname, port: target.port, method: req.method, path: req.url, headers, agent: fresh ? false : agent });
+      let answered = false;
+      upstream.on("response", (up) => {
+        answered = true;
+        touch(route.serverId);
+        filterSetCookie(up, route, opts.stripCookies, log);
+        res.writeHead(up.statusCode ?? 502, up.statusMessage, responseHeaders(up));
+        up.pipe(res);
+        // The upstream's socket failing mid-body surfaces here; without a listener it would crash the hub.
+        up.on("error", () => res.destroy());
+        up.once("close", () => {
+          touch(route.serverId);
+          // The upstream died mid-body: end the client's response too, or it waits forever for the rest.
+          if (!up.complete) res.destroy();
+        });
+      });
+      upstream.on("error", (err: NodeJS.ErrnoException) => {
+        const retry =
+          !fresh &&
+          !answered &&
+          upstream.reusedSocket &&
+          STALE_SOCKET_CODES.has(err.code ?? "") &&
+          !res.headersSent &&
+          !res.destroyed &&
+          RETRYABLE_METHODS.has(req.method ?? "") &&
+          !hasBody(req);
+        if (!retry) return failed(err, req, res, route);
+        log.debug("retrying on a fresh connection", { route: route.prefix, code: err.code });
+        send(true);
+      });
+      // A client that goes away must not leave the upstream request (and its socket) behind.
+      res.once("close", () => {
+        if (!res.writableFinished) upstream.destroy();
+      });
+      if (hasBody(req)) req.pipe(upstream);
+      else upstream.end();
+    };
+    send(false);
+  }
+
+  function failed(err: NodeJS.ErrnoException, req: IncomingMessage, res: ServerResponse, route: Route): void {
+    if (res.destroyed) return; // the client went away first; nothing to answer
+    log.warn("upstream request failed", {
+      method: req.method,
+      path: pathOf(req.url),
+      route: route.prefix,
+      code: err.code ?? err.message,
+    });
+    if (err.code === "ECONNREFUSED") sinks.onUpstreamDown?.(route);
+    if (res.headersSent) res.destroy();
+    else notAnswering(req, res, route);
+  }
+
+  // ------------------------------------------------------------------------------------------ websockets
+
+  // toProxy sends req.url byte-for-byte. Without it http-proxy re-serialises the URL (resolving dot segments,
+  // even %2e%2e, and re-encoding the query), so a server could receive a path other than the one we routed.
+  // No xfwd: setForwarded() writes the same X-Forwarded-* as for plain HTTP.
+  const wsProxy = createProxyServer({ toProxy: true });
+  /** Which route a websocket upgrade request is for, until http-proxy reports the upgrade. */
+  const routeOf = new WeakMap<IncomingMessage, Route>();
+  const upgrades = new WeakMap<Duplex, { serverId: number; client: Duplex }>();
+
+  function ws(req: IncomingMessage, socket: Duplex, head: Buffer, route: Route): void {
+    routeOf.set(req, route);
+    stripCookies(req, opts.stripCookies);
+    // http-proxy copies req.headers, hop-by-hop ones included: the upgrade needs its Connection and Upgrade.
+    setForwarded(req, req.headers);
+    // After this callback http-proxy ends the client socket (destroySoon), before or after the upgrade.
+    wsProxy.ws(req, socket, head, { target: route.target }, (err) => {
+      if ((err as NodeJS.ErrnoException).code === "ECONNREFUSED") sinks.onUpstreamDown?.(route);
+      log.warn("upstream websocket failed", {
+        path: pathOf(req.url),
+        route: route.prefix,
+        code: (err as NodeJS.ErrnoException).code ?? err.message,
+      });
+    });
+  }
+
+  // http-proxy rethrows errors nobody listens for. Per-call callbacks get upstream failures; this listener
+  // only sees a websocket client's own socket failing (the client went away), which is routine.
+  wsProxy.on("error", (err, _req, clientSide) => {
+    log.debug("proxy client connection failed", { code: (err as NodeJS.ErrnoException).code });
+    clientSide.destroy();
+  });
+
+  // Activity listeners go on the sockets only once http-proxy has piped them together ("open"): a 'data'
+  // listener added earlier switches a socket to flowing mode and the bytes it sees would never reach the pipe.
+  // http-proxy copies the upstream's headers to the client as they are, both those of a 101 and those of a plain
+  // answer to the upgrade request, so their cookies need the same filter as plain HTTP. These listeners run
+  // before http-proxy's own (it adds them after emitting proxyReqWs), so the headers it copies are filtered.
+  wsProxy.on("proxyReqWs", (proxyReq, req, client) => {
+    const route = routeOf.get(req);
+    if (!route) return;
+    proxyReq.once("response", (res) => filterSetCookie(res, route, opts.stripCookies, log));
+    proxyReq.once("upgrade", (res, upstream: Duplex) => {
+      filterSetCookie(res, route, opts.stripCookies, log);
+      upgrades.set(upstream, { serverId: route.serverId, client });
+    });
+  });
+  wsProxy.on("open", (upstream) => {
+    const pair = upgrades.get(upstream);
+    if (!pair) return;
+    const onData = () => touch(pair.serverId);
+    onData();
+    upstream.on("data", onData);
+    pair.client.on("data", onData);
+  });
+
+  // -------------------------------------------------------------------------------------------- closing
+
+  let closed: Promise<void> | undefined;
+  function close(): Promise<void> {
+    closed ??= new Promise<void>((resolve) => {
+      clearInterval(timer);
+      flushActivity();
+      server.close(() => resolve());
+      server.closeAllConnections();
+      agent.destroy();
+    });
+    return closed;
+  }
+
+  return { server, attach, flushActivity, close };
+}
+
+// ---------------------------------------------------------------------------------------------- dispatch
+
+/** The path (without query) of a request that may be for a route: only /user/… ones are. */
+function routable(url: string | undefined): string | undefined {
+  if (!url || !url.startsWith("/user/")) return undefined;
+  const q = url.indexOf("?");
+  return q < 0 ? url : url.slice(0, q);
+}
+
+function hubNotReady(res: ServerResponse): void {
+  res.writeHead(503, { "Content-Type": "text/plain; charset=UTF-8", "Retry-After": "1" });
+  res.end("slicehub is starting; try again in a moment\n");
+}
+
+function noRouteForWebsocket(socket: Duplex): void {
+  // An upgraded socket has left the server's timeouts behind, and node's sockets stay half-open after end():
+  // without destroy() a client that never closes its side would keep this one for good.
+  socket.end("HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\nConnection: close\r\n\r\nNo server is running here.\n");
+  socket.destroy();
+}
+
+// ------------------------------------------------------------------------------------------ request headers
+
+// Hop-by-hop headers belong to one connection, not to the request: a client's "Connection: close" must not
+// end our pooled upstream socket, and the upstream's framing is node's to redo towards the client.
+const HOP_BY_HOP = new Set(["connection", "keep-alive", "proxy-connection", "proxy-authorization", "te", "trailer", "upgrade"]);
+
+/** A plain HTTP request's headers for the upstream: hop-by-hop ones removed, X-Forwarded-* set. */
+function upstreamHeaders(req: IncomingMessage): http.OutgoingHttpHeaders {
+  const out: http.OutgoingHttpHeaders = {};
+  for (const [k, v] of Object.entries(req.headers)) if (v !== undefined && !HOP_BY_HOP.has(k)) out[k] = v;
+  setForwarded(req, out);
+  return out;
+}
+
+/**
+ * The one X-Forwarded-* builder, for plain HTTP and websockets alike, as configurable-http-proxy (http-proxy's
+ * xfwd) writes them for HTTP: For, Port and Proto appended to a client's own, Host kept if the client sent one.
+ * Proto is http or https for a websocket too (xfwd would say ws or wss, which servers behind a proxy, such as
+ * tornado's, ignore). `out` may be `req.headers` itself: every value is read before it is written.
+ */
+function setForwarded(req: IncomingMessage, out: http.OutgoingHttpHeaders): void {
+  const encrypted = (req.socket as { encrypted?: boolean }).encrypted === true;
+  const add = (name: string, value: string) => {
+    const prior = req.headers[name];
+    out[name] = prior ? `${String(prior)},${value}` : value;
+  };
+  add("x-forwarded-for", req.socket.remoteAddress ?? "");
+  add("x-forwarded-port", /:(\d+)$/.exec(req.headers.host ?? "")?.[1] ?? (encrypted ? "443" : "80"));
+  add("x-forwarded-proto", encrypted ? "https" : "http");
+  out["x-forwarded-host"] = req.headers["x-forwarded-host"] ?? req.headers.host ?? "";
+}
+
+/** Removes the named cookies; every other cookie keeps its bytes and its place. */
+function stripCookies(req: IncomingMessage, names: readonly string[]): void {
+  const header = req.headers.cookie;
+  if (!header || !names.some((name) => header.includes(name))) return;
+  const kept = header.split(";").filter((pair) => {
+    const eq = pair.indexOf("=");
+    return !names.includes((eq === -1 ? pair : pair.slice(0, eq)).trim());
+  });
+  const cookie = kept.join(";").trimStart();
+  if (cookie) req.headers.cookie = cookie;
+  else delete req.headers.cookie;
+}
+
+function hasBody(req: IncomingMessage): boolean {
+  const length = req.headers["content-length"];
+  return req.headers["transfer-encoding"] !== undefined || (length !== undefined && length !== "0");
+}
+
+function pathOf(url = ""): string {
+  const q = url.indexOf("?");
+  return q === -1 ? url : url.slice(0, q);
+}
+
+// ----------------------------------------------------------------------------------------- response headers
+
+function responseHeaders(up: IncomingMessage): http.OutgoingHttpHeaders {
+  const out: http.OutgoingHttpHeaders = {};
+  for (const [k, v] of Object.entries(up.headers)) if (v !== undefined && !HOP_BY_HOP.has(k) && k !== "transfer-encoding") out[k] = v;
+  return out;
+}
+
+/**
+ * A user's server (whose code its owner controls) may set cookies for itself only. All servers share one
+ * origin, so a cookie for another path or with a Domain would be "tossed" onto the hub or another user's
+ * server (to fix an XSRF token there, or log a victim into the attacker's session). Such cookies are pinned
+ * to the server's own prefix (Path rewritten, Domain removed): the classic Notebook sets its _xsrf cookie on
+ * Path=/ and keeps working. A cookie without a Path gets the server's prefix too. Cookies named like the hub's
+ * are dropped.
+ */
+function filterSetCookie(res: IncomingMessage, route: Route, hubCookies: readonly string[], log: Logger): void {
+  const headers = res.headers["set-cookie"];
+  if (!headers) return;
+  const own = `${route.prefix}/`;
+  let changed = false;
+  const kept: string[] = [];
+  for (const line of headers) {
+    const [pair = "", ...attrs] = line.split(";");
+    const name = pair.slice(0, pair.indexOf("=") >>> 0).trim();
+    if (hubCookies.includes(name) || name.startsWith("__Host-") || name.startsWith("slicehub-") || name === "jupyterhub-session-id") {
+      log.warn("dropped a cookie a user server set with a hub cookie's name", { route: route.prefix, cookie: name });
+      changed = true;
+      continue;
+    }
+    let pinned = false;
+    let hasPath = false;
+    const out = [pair];
+    for (const attr of attrs) {
+      const eq = attr.indexOf("=");
+      const key = (eq < 0 ? attr : attr.slice(0, eq)).trim().toLowerCase();
+      const value = eq < 0 ? "" : attr.slice(eq + 1).trim();
+      if (key === "domain") pinned = true;
+      else if (key === "path" && value !== route.prefix && !value.startsWith(own)) {
+        out.push(` Path=${own}`);
+        hasPath = pinned = true;
+      } else {
+        if (key === "path") hasPath = true;
+        out.push(attr);
+      }
+    }
+    // Without a Path the browser uses the request's directory: for a request to the bare prefix
+    // (/user/mallory) that is /user, which every user's server receives.
+    if (!hasPath) {
+      out.push(` Path=${own}`);
+      pinned = true;
+    }
+    if (pinned) {
+      log.debug("pinned a user server's cookie to its own path", { route: route.prefix, cookie: name });
+      changed = true;
+    }
+    kept.push(out.join(";"));
+  }
+  if (changed) res.headers["set-cookie"] = kept;
+}
+
+// ------------------------------------------------------------------------------------------ the 503 answer
+
+const NOT_ANSWERING_PAGE = `<!doctype html>
+<html lang="en">
+<head><meta charset="utf-8"><title>Server not answering</title></head>
+<body>
+<h1>This server is not answering</h1>
+<p>It may be starting, stopping, or it may have crashed. Try again in a moment, or check it from the
+<a href="/hub/home">control panel</a>.</p>
+</body>
+</html>
+`;
+
+function notAnswering(req: IncomingMessage, res: ServerResponse, route: Route): void {
+  const json = prefersJson(pathOf(req.url), req.headers.accept);
+  const body = json
+    ? JSON.stringify({
+        status: 503,
+        message: `The server at ${route.prefix}/ is not answering. Try again in a moment, or check it at /hub/home.`,
+      })
+    : NOT_ANSWERING_PAGE;
+  res.writeHead(503, {
+    "Content-Type": json ? "application/json" : "text/html; charset=utf-8",
+    "Content-Length": Buffer.byteLength(body),
+    "Cache-Control": "no-store",
+  });
+  res.end(body);
+}
