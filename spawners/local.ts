@@ -3,8 +3,14 @@
 // Each server gets its own process group (so stop reaches everything it started) and writes its output to a
 // file, not a pipe: when the hub dies, even by SIGKILL, the server keeps running without a SIGPIPE and a
 // restarted hub adopts it from the persisted state.
+//
+// With a `tag` (the daemon derives one from its state directory), every server's environment carries
+// SLICEHUB_SERVER=<tag>:<launch id>, from exec on and inherited by whatever it starts. /proc/<pid>/environ
+// shows it to the same uid, so a hub killed between the launch and storing the state still has its server
+// found, and stopped, by the next one (reconcile).
 import { spawn, type ChildProcess } from "node:child_process";
 import { closeSync, existsSync, openSync, readFileSync, writeSync } from "node:fs";
+import { randomUUID } from "node:crypto";
 import { mkdir, open, readdir, readFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
@@ -20,7 +26,12 @@ export type LocalState = {
   logFile: string;
   host: string;
   port: number;
+  /** The SLICEHUB_SERVER value in the server's environment, when the spawner has a tag. */
+  marker?: string;
 };
+
+/** The environment variable that marks a server process as this hub's. */
+export const MARKER_VAR = "SLICEHUB_SERVER";
 
 interface Exit {
   code: number | null;
@@ -40,10 +51,14 @@ export class LocalSpawner implements Spawner {
   private readonly log: Logger;
   /** Our own children, by pid, so their exit status is known; servers adopted from an earlier hub are not here. */
   private readonly children = new Map<number, { startTime: number; exit: Promise<Exit> }>();
+  private readonly tag: string | undefined;
 
-  constructor(opts: { logDir: string; log: Logger }) {
+  /** `tag`: names this hub (one per state directory) in its servers' environment; without it, reconcile finds nothing. */
+  constructor(opts: { logDir: string; log: Logger; tag?: string }) {
     this.logDir = opts.logDir;
     this.log = opts.log.child({ spawner: "local" });
+    if (opts.tag !== undefined && !/^[A-Za-z0-9_-]{1,64}$/.test(opts.tag)) throw new Error(`local spawner: invalid tag ${JSON.stringify(opts.tag)}`);
+    this.tag = opts.tag;
   }
 
   async start(spec: SpawnSpec, onProgress: (p: SpawnProgress) => void): Promise<SpawnerState> {
@@ -55,13 +70,14 @@ export class LocalSpawner implements Spawner {
 
     // Synchronous from here until the listeners are attached: the child's 'error' or 'exit' could otherwise
     // fire before anyone listens, and it must not be reaped before its start time is read from /proc.
+    const marker = this.tag === undefined ? undefined : `${this.tag}:${spec.launchId ?? randomUUID()}`;
     const out = openSync(logFile, "a", 0o600);
     let child: ChildProcess;
     try {
       // The env holds the API token, so the header names only the command.
       writeSync(out, `${HEADER} ${new Date().toISOString()} ${JSON.stringify(spec.argv)}\n`);
       // Without root there is nowhere safer for the token than the server's own environment.
-      const env = { ...spec.env, JUPYTERHUB_API_TOKEN: spec.token, JPY_API_TOKEN: spec.token };
+      const env = { ...spec.env, JUPYTERHUB_API_TOKEN: spec.token, JPY_API_TOKEN: spec.token, ...(marker ? { [MARKER_VAR]: marker } : {}) };
       child = spawn(command, args, { env, cwd, detached: true, stdio: ["ignore", out, out] });
     } finally {
       closeSync(out);
@@ -81,7 +97,7 @@ export class LocalSpawner implements Spawner {
 
     this.log.info("server process started", { pid, user: spec.user, server: spec.serverName, argv: spec.argv, logFile });
     onProgress({ progress: 40, message: `Started process ${pid}` });
-    const state: LocalState = { pid, pgid: pid, startTime, logFile, host: spec.host, port: spec.port };
+    const state: LocalState = { pid, pgid: pid, startTime, logFile, host: spec.host, port: spec.port, ...(marker ? { marker } : {}) };
     return state;
   }
 
@@ -116,6 +132,50 @@ export class LocalSpawner implements Spawner {
     const lines = await lastLines(s.logFile);
     const output = lines.length > 0 ? `last output:\n${lines.join("\n")}` : "the server wrote no output";
     return status ? `${status}\n${output}` : output;
+  }
+
+  /**
+   * Stop every process group holding a process marked with this hub's tag that belongs to none of `known`
+   * (by marker, or by process group for states from before markers). Without a tag it cannot tell its
+   * servers from anyone else's and stops nothing.
+   */
+  async reconcile(known: SpawnerState[], timeoutMs: number): Promise<string[]> {
+    if (this.tag === undefined) return [];
+    const keepMarkers = new Set<string>();
+    const keepGroups = new Set<number>();
+    for (const state of known) {
+      const s = parseState(state);
+      if (s.marker) keepMarkers.add(s.marker);
+      keepGroups.add(s.pgid);
+    }
+    const own = readStat(process.pid)?.pgrp;
+    const prefix = `${MARKER_VAR}=${this.tag}:`;
+    const orphans = new Map<number, string>();
+    for (const name of await readdir("/proc")) {
+      if (!/^\d+$/.test(name) || Number(name) === process.pid) continue;
+      const stat = await readFile(`/proc/${name}/stat`, "utf8").then(parseStat, () => undefined);
+      if (!stat || isDead(stat) || stat.pgrp <= 1 || stat.pgrp === own || keepGroups.has(stat.pgrp)) continue;
+      // Another user's processes cannot be read (EACCES) and are not ours anyway.
+      const environ = await readFile(`/proc/${name}/environ`, "utf8").catch(() => "");
+      const entry = environ.split("\0").find((e) => e.startsWith(prefix));
+      if (!entry) continue;
+      const marker = entry.slice(MARKER_VAR.length + 1);
+      if (keepMarkers.has(marker)) continue;
+      orphans.set(stat.pgrp, marker);
+    }
+    const stopped: string[] = [];
+    await Promise.all(
+      [...orphans].map(async ([pgid, marker]) => {
+        this.log.warn("stopping a server process the store does not know", { pgid, marker });
+        if (!signalGroup(pgid, "SIGTERM")) return;
+        if (!(await groupGone(pgid, timeoutMs))) {
+          signalGroup(pgid, "SIGKILL");
+          if (!(await groupGone(pgid, KILL_WAIT_MS))) throw new Error(`process group ${pgid} survived SIGKILL`);
+        }
+        stopped.push(`process group ${pgid} (${marker})`);
+      }),
+    );
+    return stopped;
   }
 
   private async exitStatus(s: LocalState): Promise<string | undefined> {
@@ -231,11 +291,11 @@ async function lastLines(file: string): Promise<string[]> {
 }
 
 function parseState(state: SpawnerState): LocalState {
-  const { pid, pgid, startTime, logFile, host, port } = state;
+  const { pid, pgid, startTime, logFile, host, port, marker } = state;
   // pgid 0 or 1 would make kill(-pgid) hit the hub's own group or every process on the host.
   const isPid = (v: unknown): v is number => isInt(v) && v > 1;
   if (isPid(pid) && isPid(pgid) && isInt(startTime) && typeof logFile === "string" && typeof host === "string" && isInt(port)) {
-    return { pid, pgid, startTime, logFile, host, port };
+    return { pid, pgid, startTime, logFile, host, port, ...(typeof marker === "string" ? { marker } : {}) };
   }
   throw new Error(`local spawner: invalid server state ${JSON.stringify(state)}`);
 }

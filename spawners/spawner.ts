@@ -27,6 +27,11 @@ export interface SpawnSpec {
   port: number;
   /** Working directory; the spawner's own default when absent. */
   cwd?: string;
+  /**
+   * Names this launch ("<server id>:<spawn id>"); the lifecycle records it before calling start. A spawner
+   * tags the server with it where it can, so a later hub finds a server whose state was never stored.
+   */
+  launchId?: string;
 }
 
 /** Opaque to the lifecycle; persisted as JSON in the store and handed back to poll/stop/failureDetail. */
@@ -53,10 +58,11 @@ export interface Spawner {
   /** Why it died, for the user: exit status and the last lines of its output. */
   failureDetail(state: SpawnerState): Promise<string>;
   /**
-   * After adoption: stop every server this spawner finds running that is not among `known` (a unit the store
-   * forgot). Returns what it stopped. Spawners that cannot list their servers leave it out.
+   * When a hub starts: stop every server this spawner finds running that is not among `known` (a unit the
+   * store forgot, or a process launched by a hub killed before it stored the state), TERM, up to timeoutMs,
+   * then KILL. Returns what it stopped. Only the lifecycle calls it, before it launches anything new.
    */
-  reconcile?(known: SpawnerState[]): Promise<string[]>;
+  reconcile(known: SpawnerState[], timeoutMs: number): Promise<string[]>;
   /** Live figures for the admin page, where the spawner can tell. */
   usage?(state: SpawnerState): Promise<{ memoryBytes?: number; cpuSeconds?: number }>;
 }

@@ -20,6 +20,7 @@ import { Lifecycle } from "./lifecycle.js";
 import { log, setLogLevel } from "./log.js";
 import { dropPrivileges, prepareStateDir } from "./privileges.js";
 import { internalApiUrl, listenAddress } from "./server-env.js";
+import { sha256 } from "./secrets.js";
 import { Store } from "./store/store.js";
 
 
@@ -109,7 +110,8 @@ export async function runDaemon(configPath: string | undefined): Promise<void> {
     log.info("dropped privileges", { user: runAs.name, uid: runAs.uid, helper_pid: helper.pid });
     spawner = new SystemdSpawner(helper);
   } else {
-    spawner = new LocalSpawner({ logDir: join(config.state_dir, "logs"), log });
+    // The tag marks this hub's servers (one per state directory), so a restarted hub finds unrecorded ones.
+    spawner = new LocalSpawner({ logDir: join(config.state_dir, "logs"), log, tag: sha256(resolve(config.state_dir)).slice(0, 16) });
   }
 
   try {
@@ -120,7 +122,14 @@ export async function runDaemon(configPath: string | undefined): Promise<void> {
   const db = store;
   lifecycle = new Lifecycle({ store: db, spawner, table, config: () => config, log, hubApiUrl: internalApiUrl(config) });
   proxy.attach(proxySinks(db, lifecycle));
-  await lifecycle.adoptAll();
+  // Serve first, adopt meanwhile: adoptAll registers every server it will check before it returns (pages and
+  // the API say "pending" or "stopping" for those until done), routes each live one as soon as it answers,
+  // and stops half-started ones in the background, in parallel.
+  const adoptionStarted = process.hrtime.bigint();
+  void lifecycle.adoptAll().then(
+    () => log.info("adoption finished", { adopted: table.size, ms: Math.round(Number(process.hrtime.bigint() - adoptionStarted) / 1e6) }),
+    (err: unknown) => log.error("adoption failed", { error: err }),
+  );
   // The config may have changed while the hub was down.
   await enforceAccess(config, db, lifecycle, log);
   const lc = lifecycle;

@@ -2,6 +2,7 @@
 // table in step with the store, records spawn progress (stored per spawn and streamed to watchers), and
 // re-adopts servers that outlived a previous hub process.
 import { EventEmitter } from "node:events";
+import { setTimeout as sleep } from "node:timers/promises";
 import type { Config } from "./config/schema.js";
 import type { Logger } from "./log.js";
 import { oauthClientId, routeKey, serverFilter, serverPrefix } from "./names.js";
@@ -44,6 +45,56 @@ interface Pending {
   done: Promise<void>;
 }
 
+export type ServerStatus = "stopped" | "pending" | "running" | "stopping";
+
+export type StartRefusal = "options" | "profile" | "too_large" | "disabled" | "limit" | "running" | "stopping";
+
+/** What `start` answers: under way (with the promise of its end), or refused before anything was recorded. */
+export type StartResult = { ok: true; done: Promise<void> } | { ok: false; reason: StartRefusal; status: 400 | 403; message: string };
+
+/** Stored as the spawner state while a launch is under way and its real state is not yet known. */
+interface LaunchIntent {
+  launching: string;
+  port: number;
+}
+
+/** The spawner's state of a launched server; undefined with none or only the intent to launch. */
+function launchedState(s: ServerRow): SpawnerState | undefined {
+  if (!s.spawner_state) return undefined;
+  const state = JSON.parse(s.spawner_state) as SpawnerState;
+  return "launching" in state ? undefined : state;
+}
+
+function launchIntent(s: ServerRow): LaunchIntent | undefined {
+  if (!s.spawner_state) return undefined;
+  const state = JSON.parse(s.spawner_state) as Partial<LaunchIntent>;
+  return typeof state.launching === "string" ? (state as LaunchIntent) : undefined;
+}
+
+/**
+ * TEST ONLY: SLICEHUB_TEST_PAUSE_AFTER_LAUNCH_MS makes every start wait this long after the spawner has
+ * launched the server and before its state is stored, so a test can kill the hub inside that gap. Never set
+ * it in production.
+ */
+async function testPauseAfterLaunch(log: Logger): Promise<void> {
+  const ms = Number(process.env.SLICEHUB_TEST_PAUSE_AFTER_LAUNCH_MS ?? "");
+  if (!(ms > 0)) return;
+  log.warn("test pause after launch", { ms });
+  await sleep(Math.min(ms, 60_000));
+}
+
+/** Run `fn` over `items` with at most `limit` at a time. */
+async function eachLimited<T>(items: T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) await fn(items[next++]!);
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+}
+
+/** How many servers a restarted hub checks or stops at once. */
+const ADOPT_CONCURRENCY = 8;
+
 export interface LifecycleDeps {
   store: Store;
   spawner: Spawner;
@@ -58,6 +109,11 @@ export class Lifecycle {
   private readonly pending = new Map<number, Pending>();
   private readonly stopping = new Map<number, Promise<void>>();
   private readonly checking = new Set<number>();
+  private readonly removing = new Set<number>();
+  /** Servers a restarted hub is still checking ("pending") or cleaning up ("stopping"). */
+  private readonly adopting = new Map<number, { as: "pending" | "stopping"; done: Promise<void> }>();
+  /** Launches wait for this: the restarted hub's search for servers the store does not know. */
+  private launchGate: Promise<void> = Promise.resolve();
   private readonly events = new EventEmitter();
   private watchTimer: NodeJS.Timeout | undefined;
 
@@ -65,46 +121,61 @@ export class Lifecycle {
     this.events.setMaxListeners(0);
   }
 
-  isPending(serverId: number): boolean {
-    return this.pending.has(serverId);
-  }
-
-  isStopping(serverId: number): boolean {
-    return this.stopping.has(serverId);
+  /**
+   * The one answer to "what is this server doing": the in-memory starts, stops, removals and post-restart
+   * checks of this hub process, and the stored row for everything else.
+   */
+  status(server: ServerRow): ServerStatus {
+    if (this.pending.has(server.id)) return "pending";
+    if (this.stopping.has(server.id) || this.removing.has(server.id)) return "stopping";
+    const adopting = this.adopting.get(server.id);
+    if (adopting) return adopting.as;
+    return server.state;
   }
 
   /**
-   * Start a server; resolves when the start is under way. `done` settles when it is ready or has failed.
-   * Starting a server that is already starting returns the same `done`.
+   * Start a server. On success `done` settles when it is ready or has failed; starting a server that is
+   * already starting returns the same `done`. A start that cannot begin is refused with a reason, an HTTP
+   * status and a message for the user, before anything is recorded.
    */
-  start(user: UserRow, serverName: string, userOptions: object = {}): { done: Promise<void> } {
+  start(user: UserRow, serverName: string, userOptions: object = {}): StartResult {
+    const who = `${user.name}${serverName ? `/${serverName}` : ""}`;
+    const refuse = (reason: StartRefusal, status: 400 | 403, message: string): StartResult => ({ ok: false, reason, status, message });
+    const cfg = this.d.config();
     // Refuse a profile this user may not use now (before any record exists), rather than as a failed start;
-    // record the one used by name.
+    // record the one used by name. This is the only place a start's profile is resolved.
     const requested = (userOptions as { profile?: unknown }).profile;
-    if (requested !== undefined && typeof requested !== "string") throw new LifecycleError(400, "user_options.profile must be a string");
+    if (requested !== undefined && typeof requested !== "string") return refuse("options", 400, "user_options.profile must be a string");
     let profile: Profile | undefined;
     try {
-      profile = resolveProfile(this.d.config(), user.name, requested || undefined);
+      profile = resolveProfile(cfg, user.name, requested || undefined);
     } catch (err) {
-      throw new LifecycleError(403, `Cannot start ${user.name}${serverName ? `/${serverName}` : ""}: ${(err as Error).message}`);
+      return refuse("profile", 403, `Cannot start ${who}: ${(err as Error).message}`);
     }
     if (profile) userOptions = { ...userOptions, profile: profile.name };
-    if (JSON.stringify(userOptions).length > MAX_USER_OPTIONS) throw new LifecycleError(400, `user_options is too large (at most ${MAX_USER_OPTIONS} bytes as JSON)`);
+    if (JSON.stringify(userOptions).length > MAX_USER_OPTIONS) return refuse("too_large", 400, `user_options is too large (at most ${MAX_USER_OPTIONS} bytes as JSON)`);
     // The limit is checked and the record made with no await in between, so concurrent starts cannot both
     // pass it; the privileged helper counts the user's running units again.
-    const limit = this.d.config().spawner.named_servers.limit;
-    if (serverName && !this.d.store.getServer(user.id, serverName)) {
-      if (limit === 0) throw new LifecycleError(400, "Named servers are not enabled.");
+    const limit = cfg.spawner.named_servers.limit;
+    if (serverName && limit === 0) return refuse("disabled", 400, "Named servers are not enabled.");
+    const before = this.d.store.getServer(user.id, serverName);
+    if (serverName && !before) {
       const named = this.d.store.listServers(user.id).filter((s) => s.name !== "").length;
       if (named >= limit) {
-        throw new LifecycleError(400, `User ${user.name} already has the maximum of ${limit} named servers. One must be deleted before a new server can be created`);
+        return refuse("limit", 400, `User ${user.name} already has the maximum of ${limit} named servers. One must be deleted before a new server can be created`);
       }
     }
-    const server = this.d.store.ensureServer(user.id, serverName);
-    const existing = this.pending.get(server.id);
-    if (existing) return { done: existing.done };
-    if (server.state === "running") throw new LifecycleError(400, `${user.name}${serverName ? `/${serverName}` : ""} is already running`);
-    if (this.stopping.has(server.id)) throw new LifecycleError(400, `${user.name}${serverName ? `/${serverName}` : ""} is still stopping; try again in a moment`);
+    if (before) {
+      const existing = this.pending.get(before.id);
+      if (existing) return { ok: true, done: existing.done };
+      const adopting = this.adopting.get(before.id);
+      // A server the restarted hub is still checking: it is either adopted (running) or stopped when that ends.
+      if (adopting?.as === "pending") return { ok: true, done: adopting.done };
+      const status = this.status(before);
+      if (status === "running") return refuse("running", 400, `${who} is already running`);
+      if (status === "stopping") return refuse("stopping", 400, `${who} is still stopping; try again in a moment`);
+    }
+    const server = before ?? this.d.store.ensureServer(user.id, serverName);
 
     const spawnId = server.spawn_id + 1;
     this.d.store.updateServer(server.id, {
@@ -117,9 +188,9 @@ export class Lifecycle {
       started: null,
     });
     const abort = new AbortController();
-    const done = this.runSpawn(user, this.d.store.getServerById(server.id)!, abort.signal).finally(() => this.pending.delete(server.id));
+    const done = this.runSpawn(user, this.d.store.getServerById(server.id)!, profile, abort.signal).finally(() => this.pending.delete(server.id));
     this.pending.set(server.id, { abort, done });
-    return { done };
+    return { ok: true, done };
   }
 
   private emit(server: ServerRow, ev: ProgressEvent): void {
@@ -127,15 +198,13 @@ export class Lifecycle {
     this.events.emit(`progress:${server.id}`, ev);
   }
 
-  private async runSpawn(user: UserRow, server: ServerRow, signal: AbortSignal): Promise<void> {
+  private async runSpawn(user: UserRow, server: ServerRow, profile: Profile | undefined, signal: AbortSignal): Promise<void> {
     const cfg = this.d.config();
     const log = this.d.log.child({ user: user.name, server: server.name });
     const prefix = serverPrefix(user.name, server.name);
     this.emit(server, { progress: 0, message: "Server requested" });
     let state: SpawnerState | undefined;
     try {
-      const options = JSON.parse(server.user_options) as { profile?: unknown };
-      const profile = resolveProfile(cfg, user.name, typeof options.profile === "string" ? options.profile : undefined);
       const token = this.issueServerCredentials(user, server);
       const port = await freePort();
       const host = "127.0.0.1";
@@ -150,10 +219,19 @@ export class Lifecycle {
       });
       const argv = serverArgv(cfg, profile);
       this.emit(server, { progress: 10, message: profile ? `Launching ${argv[0]} (profile ${profile.title})` : `Launching ${argv[0]}` });
+      // Servers found by a restarted hub's reconcile are stopped before anything new is launched.
+      await this.launchGate;
+      if (signal.aborted) throw new LifecycleError(499, "Spawn cancelled");
+      // The intent goes on record before the launch: a hub killed before the state below is stored leaves a
+      // row that says a process may exist, and the spawner tags it with launchId so a later hub finds it.
+      const launchId = `${server.id}:${server.spawn_id}`;
+      const intent: LaunchIntent = { launching: launchId, port };
+      this.d.store.updateServer(server.id, { spawner_kind: this.d.spawner.kind, spawner_state: JSON.stringify(intent), url: null });
       log.info("spawning server", { argv: argv[0], port, profile: profile?.name });
-      state = await this.d.spawner.start({ user: user.name, serverName: server.name, profile: profile?.name ?? "", argv, env, token, host, port }, (p) => {
+      state = await this.d.spawner.start({ user: user.name, serverName: server.name, profile: profile?.name ?? "", argv, env, token, host, port, launchId }, (p) => {
         this.emit(server, { progress: Math.min(90, Math.max(1, p.progress)), message: p.message, html_message: p.html_message });
       });
+      await testPauseAfterLaunch(log);
       const url = `http://${host}:${port}`;
       this.d.store.updateServer(server.id, { spawner_kind: this.d.spawner.kind, spawner_state: JSON.stringify(state), url });
       if (signal.aborted) throw new LifecycleError(499, "Spawn cancelled");
@@ -238,6 +316,14 @@ export class Lifecycle {
       pending.abort.abort();
       return pending.done;
     }
+    const adopting = this.adopting.get(server.id);
+    if (adopting) {
+      // Checked first: adopted, it is then stopped like any running server; not adopted, it is stopped already.
+      return adopting.done.then(() => {
+        const fresh = this.d.store.getServerById(server.id);
+        return fresh ? this.stop(user, fresh) : undefined;
+      });
+    }
     if (server.state === "stopped") return Promise.resolve();
     const p = this.doStop(user, server).finally(() => this.stopping.delete(server.id));
     this.stopping.set(server.id, p);
@@ -248,9 +334,10 @@ export class Lifecycle {
     const log = this.d.log.child({ user: user.name, server: server.name });
     this.d.store.updateServer(server.id, { state: "stopping" });
     this.d.table.delete(routeKey(user.name, server.name));
-    if (server.spawner_state) {
+    const state = launchedState(server);
+    if (state) {
       try {
-        await this.d.spawner.stop(JSON.parse(server.spawner_state) as SpawnerState, this.d.config().spawner.stop_timeout_s * 1000);
+        await this.d.spawner.stop(state, this.d.config().spawner.stop_timeout_s * 1000);
       } catch (err) {
         log.error("stopping the server failed", { error: err });
       }
@@ -260,10 +347,24 @@ export class Lifecycle {
     log.info("server stopped");
   }
 
+  /** Stop a server and delete its record (a named server's `remove`, a deleted user). Resolves when it is gone. */
+  async remove(user: UserRow, server: ServerRow): Promise<void> {
+    if (this.removing.has(server.id)) return;
+    this.removing.add(server.id);
+    try {
+      // While removing, status says "stopping" and starts are refused, so the stop is the last word.
+      await this.stop(user, server);
+      this.d.store.deleteServer(server.id);
+    } finally {
+      this.removing.delete(server.id);
+    }
+  }
+
   /** Live memory and CPU of a running server, where the spawner can tell (the systemd one reads its cgroup). */
   async usage(server: ServerRow): Promise<{ memoryBytes?: number; cpuSeconds?: number } | undefined> {
-    if (server.state !== "running" || !server.spawner_state || !this.d.spawner.usage) return undefined;
-    return this.d.spawner.usage(JSON.parse(server.spawner_state) as SpawnerState).catch(() => undefined);
+    const state = launchedState(server);
+    if (server.state !== "running" || !state || !this.d.spawner.usage) return undefined;
+    return this.d.spawner.usage(state).catch(() => undefined);
   }
 
   /** Past events of the current (or last) spawn and a subscription to the ones to come. */
@@ -276,46 +377,78 @@ export class Lifecycle {
   }
 
   /**
-   * After a hub restart: servers that still run are routed again; those that died while the hub was away,
-   * and starts the old process left half-done, are cleaned up and marked stopped.
+   * After a hub restart: servers that still run are routed again (each as soon as it answers); those that
+   * died while the hub was away, and starts the old process left half-done, are cleaned up and marked
+   * stopped. Everything it will look at is registered before this returns, so the hub can serve at once:
+   * meanwhile `status` says "pending" for a server being checked and "stopping" for one being cleaned up.
+   * Resolves when all of it is done.
    */
-  async adoptAll(): Promise<void> {
-    const cfg = this.d.config();
-    for (const s of this.d.store.listActiveServers()) {
-      const log = this.d.log.child({ user: s.user_name, server: s.name });
-      const state = s.spawner_state ? (JSON.parse(s.spawner_state) as SpawnerState) : undefined;
-      const alive = state && s.spawner_kind === this.d.spawner.kind ? await this.d.spawner.poll(state) : undefined;
-      let notReady: string | undefined;
-      if (s.state === "running" && alive?.running && s.url) {
-        const ready = await waitReady(`${s.url}${serverPrefix(s.user_name, s.name)}`, {
-          timeoutMs: 5000,
-          uid: this.d.spawner.serverUid(state!),
-          isAlive: () => this.d.spawner.poll(state!),
-        });
-        if (ready.ok) {
-          this.d.table.set({ prefix: routeKey(s.user_name, s.name), target: s.url, serverId: s.id });
-          log.info("adopted running server", { url: serverPrefix(s.user_name, s.name) });
-          continue;
-        }
-        notReady = ready.reason;
+  adoptAll(): Promise<void> {
+    const servers = this.d.store.listActiveServers();
+    // Every launched server the store knows, taken before anything new can launch: whatever else the
+    // spawner finds running (a launch the old process never recorded) is an orphan.
+    const known = servers.filter((s) => s.spawner_kind === this.d.spawner.kind).flatMap((s): SpawnerState[] => {
+      const state = launchedState(s);
+      return state ? [state] : [];
+    });
+    const reconciled = this.reconcile(known);
+    this.launchGate = reconciled;
+    const jobs = servers.map((s) => {
+      const running = s.state === "running" && !!launchedState(s);
+      let release!: () => void;
+      const done = new Promise<void>((r) => (release = r));
+      this.adopting.set(s.id, { as: running ? "pending" : "stopping", done });
+      return { s, release };
+    });
+    const all = eachLimited(jobs, ADOPT_CONCURRENCY, async ({ s, release }) => {
+      try {
+        await this.adoptOne(s, reconciled);
+      } catch (err) {
+        this.d.log.error("adopting a server failed", { user: s.user_name, server: s.name, error: err });
+      } finally {
+        this.adopting.delete(s.id);
+        release();
       }
-      if (state && alive?.running) await this.d.spawner.stop(state, cfg.spawner.stop_timeout_s * 1000).catch(() => undefined);
-      const why = s.state === "pending" ? "the hub restarted while this server was starting" : alive && !alive.running ? alive.reason : `not reachable after hub restart${notReady ? `: ${notReady}` : ""}`;
-      this.revokeServerCredentials(s);
-      this.d.store.updateServer(s.id, { state: "stopped", url: null, spawner_state: null, started: null, failure: s.state === "pending" ? why : null });
-      log.info("server not adopted, marked stopped", { reason: why });
-    }
-    if (this.d.spawner.reconcile) {
-      const known = this.d.store
-        .listActiveServers()
-        .filter((s) => s.spawner_state && s.spawner_kind === this.d.spawner.kind)
-        .map((s) => JSON.parse(s.spawner_state!) as SpawnerState);
-      const stopped = await this.d.spawner.reconcile(known).catch((err: unknown) => {
-        this.d.log.error("could not look for servers the store does not know", { error: err });
-        return [];
+    });
+    return Promise.all([all, reconciled]).then(() => undefined);
+  }
+
+  private async reconcile(known: SpawnerState[]): Promise<void> {
+    if (!this.d.spawner.reconcile) return;
+    const stopped = await this.d.spawner.reconcile(known, this.d.config().spawner.stop_timeout_s * 1000).catch((err: unknown) => {
+      this.d.log.error("could not look for servers the store does not know", { error: err });
+      return [];
+    });
+    for (const unit of stopped) this.d.log.warn("stopped a server the store did not know", { unit });
+  }
+
+  private async adoptOne(s: ServerRow & { user_name: string }, reconciled: Promise<void>): Promise<void> {
+    const cfg = this.d.config();
+    const log = this.d.log.child({ user: s.user_name, server: s.name });
+    const state = launchedState(s);
+    const alive = state && s.spawner_kind === this.d.spawner.kind ? await this.d.spawner.poll(state).catch(() => undefined) : undefined;
+    let notReady: string | undefined;
+    if (s.state === "running" && alive?.running && s.url) {
+      const ready = await waitReady(`${s.url}${serverPrefix(s.user_name, s.name)}`, {
+        timeoutMs: 5000,
+        uid: this.d.spawner.serverUid(state!),
+        isAlive: () => this.d.spawner.poll(state!),
       });
-      for (const unit of stopped) this.d.log.warn("stopped a server the store did not know", { unit });
+      if (ready.ok) {
+        this.d.table.set({ prefix: routeKey(s.user_name, s.name), target: s.url, serverId: s.id });
+        log.info("adopted running server", { url: serverPrefix(s.user_name, s.name) });
+        return;
+      }
+      notReady = ready.reason;
     }
+    if (state && alive?.running) await this.d.spawner.stop(state, cfg.spawner.stop_timeout_s * 1000).catch(() => undefined);
+    // Launched but never recorded: the spawner's reconcile finds the process by its tag and stops it.
+    const intent = launchIntent(s);
+    if (intent) await reconciled;
+    const why = s.state === "pending" ? "the hub restarted while this server was starting" : alive && !alive.running ? alive.reason : `not reachable after hub restart${notReady ? `: ${notReady}` : ""}`;
+    this.revokeServerCredentials(s);
+    this.d.store.updateServer(s.id, { state: "stopped", url: null, spawner_state: null, started: null, failure: s.state === "pending" ? why : null });
+    log.info("server not adopted, marked stopped", { reason: why, ...(intent ? { launch: intent.launching } : {}) });
   }
 
   /** Notice servers that die on their own, so their routes go and their pages say so. */
@@ -331,10 +464,11 @@ export class Lifecycle {
   /** If this running server's process is gone, stop tracking it: route removed, state stopped, reason kept. */
   async checkServer(serverId: number): Promise<void> {
     const s = this.d.store.getServerById(serverId);
-    if (s?.state !== "running" || !s.spawner_state || this.stopping.has(s.id) || this.checking.has(s.id)) return;
+    const state = s && launchedState(s);
+    if (s?.state !== "running" || !state || this.stopping.has(s.id) || this.adopting.has(s.id) || this.checking.has(s.id)) return;
     this.checking.add(s.id);
     try {
-      const poll = await this.d.spawner.poll(JSON.parse(s.spawner_state) as SpawnerState);
+      const poll = await this.d.spawner.poll(state);
       if (poll.running) return;
       const fresh = this.d.store.getServerById(s.id);
       if (fresh?.state !== "running" || fresh.spawn_id !== s.spawn_id) return;
@@ -353,5 +487,6 @@ export class Lifecycle {
     for (const p of this.pending.values()) p.abort.abort();
     await Promise.allSettled([...this.pending.values()].map((p) => p.done));
     await Promise.allSettled([...this.stopping.values()]);
+    await Promise.allSettled([...this.adopting.values()].map((a) => a.done));
   }
 }

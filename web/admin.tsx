@@ -5,9 +5,8 @@ import { raw } from "hono/html";
 import { z } from "zod";
 import type { Profile } from "../src/config/schema.js";
 import type { Hub, HubEnv, Who } from "../src/hub/context.js";
-import { LifecycleError } from "../src/lifecycle.js";
 import { SERVER_NAME } from "../src/names.js";
-import { profilesFor, resolveProfile } from "../src/profiles.js";
+import { profilesFor } from "../src/profiles.js";
 import { hasScope } from "../src/scopes.js";
 import type { ServerRow, UserRow } from "../src/store/store.js";
 import { isoZ } from "../src/time.js";
@@ -127,7 +126,7 @@ export function adminPages(hub: Hub): Hono<HubEnv> {
 
   const serverOf = async (s: ServerRow): Promise<AdminServer> => ({
     name: s.name,
-    state: lifecycle.isPending(s.id) ? "pending" : lifecycle.isStopping(s.id) ? "stopping" : s.state,
+    state: lifecycle.status(s),
     profile: chosenProfile(s),
     started: isoZ(s.started),
     lastActivity: isoZ(s.last_activity),
@@ -171,21 +170,12 @@ export function adminPages(hub: Hub): Hono<HubEnv> {
     if (t.user.blocked) return errorPage(c, 400, `${t.user.name} is blocked; unblock them first.`);
     // Named servers are made by their owners; an admin only starts ones that exist.
     if (t.serverName && !t.server) return errorPage(c, 404, `${t.user.name} has no server named ${t.serverName}.`);
-    // The profile it last used if its owner may still use it, else their default.
-    const cfg = hub.config();
+    // The profile it last used if its owner may still use it, else (none asked for) their default; the
+    // lifecycle resolves it.
     const last = t.server && chosenProfile(t.server);
-    let profile: Profile | undefined;
-    try {
-      profile = resolveProfile(cfg, t.user.name, profilesFor(cfg, t.user.name).find((p) => p.name === last)?.name);
-    } catch (err) {
-      return errorPage(c, 403, `Cannot start ${t.user.name}'s server: ${(err as Error).message}.`);
-    }
-    try {
-      lifecycle.start(t.user, t.serverName, profile ? { profile: profile.name } : {});
-    } catch (err) {
-      if (err instanceof LifecycleError) return errorPage(c, err.status, err.message);
-      throw err;
-    }
+    const keep = last ? profilesFor(hub.config(), t.user.name).some((p) => p.name === last) : false;
+    const started = lifecycle.start(t.user, t.serverName, keep ? { profile: last } : {});
+    if (!started.ok) return errorPage(c, started.status, started.message);
     hub.log.info("server started by admin", { user: t.user.name, server: t.serverName, by: c.get("who")!.user.name });
     return c.redirect("/hub/admin", 303);
   });
@@ -205,7 +195,7 @@ export function adminPages(hub: Hub): Hono<HubEnv> {
     if (t.user.id === who.user.id) return errorPage(c, 400, "You cannot block yourself.");
     store.setBlocked(t.user.id, true);
     const { sessions, tokens } = store.revokeUserAccess(t.user.id);
-    for (const s of store.listServers(t.user.id)) if (s.state !== "stopped") stopInBackground(t.user, s);
+    for (const s of store.listServers(t.user.id)) if (lifecycle.status(s) !== "stopped") stopInBackground(t.user, s);
     hub.log.warn("user blocked by admin", { user: t.user.name, by: who.user.name, sessions, tokens });
     return c.redirect("/hub/admin", 303);
   });

@@ -6,7 +6,7 @@ import { safeNext } from "../auth/next.js";
 import { endSession } from "../src/hub/session.js";
 import type { Config } from "../src/config/schema.js";
 import type { Hub, HubEnv } from "../src/hub/context.js";
-import { LifecycleError, type ProgressEvent } from "../src/lifecycle.js";
+import type { ProgressEvent } from "../src/lifecycle.js";
 import { SERVER_NAME, serverFilter, serverPath, serverPrefix, urlName } from "../src/names.js";
 import { profilesFor } from "../src/profiles.js";
 import { prefersJson } from "../src/negotiate.js";
@@ -68,7 +68,7 @@ export function pages(hub: Hub): Hono<HubEnv> {
     const cfg = hub.config();
     const servers = store.listServers(who.user.id).map((s) => ({
       name: s.name,
-      state: lifecycle.isPending(s.id) ? ("pending" as const) : s.state,
+      state: lifecycle.status(s),
       url: serverPrefix(who.user.name, s.name),
       lastActivity: isoZ(s.last_activity),
       failure: s.state === "stopped" ? s.failure : null,
@@ -108,14 +108,11 @@ export function pages(hub: Hub): Hono<HubEnv> {
     const prefix = serverPrefix(owner.name, serverName);
     const next = safeNext(nextRaw, prefix);
     const server = store.getServer(owner.id, serverName);
-    if (server?.state === "running" && !lifecycle.isPending(server.id)) return c.redirect(next, 302);
-    if (!(server && lifecycle.isPending(server.id))) {
-      try {
-        lifecycle.start(owner, serverName, profile ? { profile } : {});
-      } catch (err) {
-        if (err instanceof LifecycleError) return errorPage(c, err.status, err.message);
-        throw err;
-      }
+    const status = server && lifecycle.status(server);
+    if (status === "running") return c.redirect(next, 302);
+    if (status !== "pending") {
+      const started = lifecycle.start(owner, serverName, profile ? { profile } : {});
+      if (!started.ok) return errorPage(c, started.status, started.message);
     }
     return c.redirect(pendingUrl(owner.name, serverName, next), 302);
   };
@@ -131,8 +128,9 @@ export function pages(hub: Hub): Hono<HubEnv> {
       const who = c.get("who")!;
       const next = safeNext(c.req.query("next"), serverPrefix(t.owner.name, t.serverName));
       const server = store.getServer(t.owner.id, t.serverName);
-      if (server?.state === "running" && !lifecycle.isPending(server.id)) return c.redirect(next, 302);
-      if (server && (lifecycle.isPending(server.id) || server.state === "pending")) return c.redirect(pendingUrl(t.owner.name, t.serverName, next), 302);
+      const status = server && lifecycle.status(server);
+      if (status === "running") return c.redirect(next, 302);
+      if (status === "pending") return c.redirect(pendingUrl(t.owner.name, t.serverName, next), 302);
       return c.html(
         <NotRunningPage user={pageUser(who)!} owner={t.owner.name} serverName={t.serverName} next={next} xsrf={who.session?.csrf ?? ""} profiles={choosable(hub.config(), t.owner.name)} />,
       );
@@ -174,8 +172,9 @@ export function pages(hub: Hub): Hono<HubEnv> {
       const prefix = serverPrefix(t.owner.name, t.serverName);
       const next = safeNext(c.req.query("next"), prefix);
       const server = store.getServer(t.owner.id, t.serverName);
-      const pending = server && (lifecycle.isPending(server.id) || server.state === "pending");
-      if (server?.state === "running" && !pending) return c.redirect(next, 302);
+      const status = server && lifecycle.status(server);
+      const pending = status === "pending";
+      if (status === "running") return c.redirect(next, 302);
       const base = `/hub/api/users/${urlName(t.owner.name)}`;
       const progressUrl = t.serverName ? `${base}/servers/${urlName(t.serverName)}/progress` : `${base}/server/progress`;
       const common = { user: pageUser(who)!, owner: t.owner.name, serverName: t.serverName, next, xsrf: who.session?.csrf ?? "" };
@@ -240,14 +239,14 @@ export function userPathFallback(c: Context<HubEnv>, hub: Hub): Response | Promi
   url.searchParams.delete("redirects");
   const target = `${path}${url.search}`;
   const redirects = Number.parseInt(new URL(c.req.url).searchParams.get("redirects") ?? "0", 10) || 0;
-  if (server?.state === "running" && !hub.lifecycle.isPending(server.id)) {
+  const status = server && hub.lifecycle.status(server);
+  if (status === "running") {
     if (redirects >= 4) return errorPage(c, 500, "Redirect loop detected.");
     const u = new URL(target, "http://x");
     u.searchParams.set("redirects", String(redirects + 1));
     return c.redirect(u.pathname + u.search, 302);
   }
-  const pending = server && (hub.lifecycle.isPending(server.id) || server.state === "pending");
-  if (pending || (server?.state === "stopped" && server.failure)) {
+  if (status === "pending" || (status === "stopped" && server?.failure)) {
     return c.redirect(`/hub/spawn-pending/${serverPath(owner.name, serverName)}?next=${encodeURIComponent(target)}`, 303);
   }
   const spawnUrl = `/hub/spawn/${serverPath(owner.name, serverName)}`;

@@ -48,11 +48,13 @@ export class SystemdSpawner implements Spawner {
     return this.helper.request({ op: "usage", unit: unitOf(state) });
   }
 
-  async reconcile(known: SpawnerState[]): Promise<string[]> {
+  /** Units are named by user and server, so an unrecorded launch is simply a unit the store does not know. */
+  async reconcile(known: SpawnerState[], timeoutMs: number): Promise<string[]> {
     const keep = new Set(known.map(unitOf));
     const running = await this.helper.request<string[]>({ op: "list" });
     const orphans = running.filter((u) => !keep.has(u));
-    for (const unit of orphans) await this.helper.request({ op: "stop", unit, timeoutMs: 10_000 });
+    const ms = Math.min(600_000, Math.max(100, Math.round(timeoutMs)));
+    await Promise.all(orphans.map((unit) => this.helper.request({ op: "stop", unit, timeoutMs: ms })));
     return orphans;
   }
 }

@@ -2,7 +2,7 @@
 // (compatibility spec §2, §4, §5). Errors are JSON {"status", "message"}; a bad token is always 403.
 import { Hono, type Context } from "hono";
 import { z } from "zod";
-import { LifecycleError, type ProgressEvent } from "../lifecycle.js";
+import type { ProgressEvent } from "../lifecycle.js";
 import { SERVER_NAME, USER_NAME, serverFilter, serverPrefix } from "../names.js";
 import { hasScope, scopeUsers } from "../scopes.js";
 import type { ServerRow, UserRow } from "../store/store.js";
@@ -166,8 +166,8 @@ export function hubApi(hub: Hub): Hono<HubEnv> {
     const { user, who } = r;
     if (who.user.id === user.id) return apiError(c, 400, "Cannot delete yourself");
     const servers = store.listServers(user.id);
-    if (servers.some((s) => lifecycle.isStopping(s.id))) return apiError(c, 400, `${user.name}'s server is in the process of stopping, please wait.`);
-    await Promise.all(servers.map((s) => lifecycle.stop(user, s)));
+    if (servers.some((s) => lifecycle.status(s) === "stopping")) return apiError(c, 400, `${user.name}'s server is in the process of stopping, please wait.`);
+    await Promise.all(servers.map((s) => lifecycle.remove(user, s)));
     store.deleteUser(user.id);
     hub.log.info("user deleted", { user: user.name, by: who.user.name });
     return c.body(null, 204);
@@ -217,30 +217,22 @@ export function hubApi(hub: Hub): Hono<HubEnv> {
     if (user instanceof Response) return user;
     const serverName = named ? (c.req.param("server") ?? "") : "";
     const target = { server: serverFilter(user.name, serverName) };
-    const cfg = hub.config();
 
     if (c.req.method === "POST") {
       const who = need(c, "servers", target);
       if (who instanceof Response) return who;
-      if (named) {
-        if (cfg.spawner.named_servers.limit === 0) return apiError(c, 400, "Named servers are not enabled.");
-        if (!SERVER_NAME.test(serverName)) return apiError(c, 400, `Invalid server name: ${serverName}`);
-      }
-      // The named-server limit is the lifecycle's to check, after this await, in the same step that records it.
+      if (named && !SERVER_NAME.test(serverName)) return apiError(c, 400, `Invalid server name: ${serverName}`);
+      // Whether named servers are enabled, and their limit, are the lifecycle's to check, after this await, in
+      // the same step that records the start.
       const body = await jsonBody(c);
       if (body === Symbol.for("invalid") || (body !== undefined && (typeof body !== "object" || body === null || Array.isArray(body)))) {
         return apiError(c, 400, "user_options must be a JSON object");
       }
       const existing = store.getServer(user.id, serverName);
-      if (existing && lifecycle.isPending(existing.id)) return c.body(null, 202);
-      let done: Promise<void>;
-      try {
-        ({ done } = lifecycle.start(user, serverName, (body as object | undefined) ?? {}));
-      } catch (err) {
-        if (err instanceof LifecycleError) return apiError(c, err.status, err.message);
-        throw err;
-      }
-      if (!(await settledWithin(done, SLOW_SPAWN_MS))) return c.body(null, 202);
+      if (existing && lifecycle.status(existing) === "pending") return c.body(null, 202);
+      const started = lifecycle.start(user, serverName, (body as object | undefined) ?? {});
+      if (!started.ok) return apiError(c, started.status, started.message);
+      if (!(await settledWithin(started.done, SLOW_SPAWN_MS))) return c.body(null, 202);
       const after = store.getServer(user.id, serverName);
       if (after?.state === "running") return c.body(null, 201);
       return apiError(c, 500, after?.failure ?? "Spawn failed");
@@ -254,9 +246,7 @@ export function hubApi(hub: Hub): Hono<HubEnv> {
     const remove = typeof body === "object" && body !== null && (body as { remove?: unknown }).remove === true;
     if (remove && !named) return apiError(c, 400, "Cannot remove the default server");
     if (!server) return named ? apiError(c, 404, `${user.name} has no server named '${serverName}'`) : c.body(null, 204);
-    const stopped = lifecycle.stop(user, server).then(() => {
-      if (remove) store.deleteServer(server.id);
-    });
+    const stopped = remove ? lifecycle.remove(user, server) : lifecycle.stop(user, server);
     return (await settledWithin(stopped, SLOW_STOP_MS)) ? c.body(null, 204) : c.body(null, 202);
   };
   api.post("/users/:name/server", serverRoute(false));
@@ -334,9 +324,10 @@ export function hubApi(hub: Hub): Hono<HubEnv> {
 
 /** Spawn progress as server-sent events (spec §5.2): stored events, then live ones until the end. */
 export function progressStream(c: Context, hub: Hub, user: UserRow, server: ServerRow): Response {
-  const pending = hub.lifecycle.isPending(server.id) || server.state === "pending";
+  const status = hub.lifecycle.status(server);
+  const pending = status === "pending";
   const prefix = serverPrefix(user.name, server.name);
-  if (!pending && server.state === "running") {
+  if (status === "running") {
     const url = hub.store.spawnEvents(server.id, server.spawn_id).reverse().find((e) => (e as ProgressEvent).ready) as ProgressEvent | undefined;
     return sse([url ?? { progress: 100, ready: true, message: `Server ready at ${prefix}`, url: prefix }], undefined);
   }

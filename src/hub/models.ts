@@ -7,9 +7,8 @@ import type { ServerRow, Store, TokenRow, UserRow } from "../store/store.js";
 import { isoZ } from "../time.js";
 
 export function pendingOf(lifecycle: Lifecycle, s: ServerRow): "spawn" | "stop" | null {
-  if (lifecycle.isPending(s.id) || s.state === "pending") return "spawn";
-  if (lifecycle.isStopping(s.id) || s.state === "stopping") return "stop";
-  return null;
+  const status = lifecycle.status(s);
+  return status === "pending" ? "spawn" : status === "stopping" ? "stop" : null;
 }
 
 export function serverModel(lifecycle: Lifecycle, user: UserRow, s: ServerRow, withState: boolean): Record<string, unknown> {
@@ -20,8 +19,8 @@ export function serverModel(lifecycle: Lifecycle, user: UserRow, s: ServerRow, w
     last_activity: isoZ(s.last_activity),
     started: isoZ(s.started),
     pending: pendingOf(lifecycle, s),
-    ready: s.state === "running",
-    stopped: s.state === "stopped",
+    ready: lifecycle.status(s) === "running",
+    stopped: lifecycle.status(s) === "stopped",
     url: serverPrefix(user.name, s.name),
     user_options: JSON.parse(s.user_options) as object,
     progress_url: s.name ? `${base}/servers/${urlName(s.name)}/progress` : `${base}/server/progress`,

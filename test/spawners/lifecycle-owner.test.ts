@@ -51,6 +51,7 @@ function fakeSpawner(uid: number, launch: Launch): Spawner {
     },
     failureDetail: async () => "",
     serverUid: () => uid,
+    reconcile: async () => [],
   };
   return spawner;
 }
@@ -64,7 +65,9 @@ function hub(store: Store, spawner: Spawner): { lifecycle: Lifecycle; table: Rou
 async function spawnAda(store: Store, spawner: Spawner) {
   const { lifecycle, table } = hub(store, spawner);
   const ada = store.ensureUser("ada");
-  await lifecycle.start(ada, "").done;
+  const started = lifecycle.start(ada, "");
+  if (!started.ok) throw new Error(started.message);
+  await started.done;
   return { server: store.getServer(ada.id, "")!, table };
 }
 
