@@ -122,14 +122,16 @@ export async function runDaemon(configPath: string | undefined): Promise<void> {
   const db = store;
   lifecycle = new Lifecycle({ store: db, spawner, table, config: () => config, log, hubApiUrl: internalApiUrl(config) });
   proxy.attach(proxySinks(db, lifecycle));
-  // Serve first, adopt meanwhile: adoptAll registers every server it will check before it returns (pages and
-  // the API say "pending" or "stopping" for those until done), routes each live one as soon as it answers,
-  // and stops half-started ones in the background, in parallel.
+  // Adoption in two phases: live servers are checked (in parallel, quickly) and routed before the hub
+  // answers, so a request for one never sees it missing; half-started and dead ones are stopped in the
+  // background (status "stopping" until done), never delaying the first answer.
   const adoptionStarted = process.hrtime.bigint();
-  void lifecycle.adoptAll().then(
+  const adoption = lifecycle.adopt();
+  void adoption.done.then(
     () => log.info("adoption finished", { adopted: table.size, ms: Math.round(Number(process.hrtime.bigint() - adoptionStarted) / 1e6) }),
     (err: unknown) => log.error("adoption failed", { error: err }),
   );
+  await adoption.checked;
   // The config may have changed while the hub was down.
   await enforceAccess(config, db, lifecycle, log);
   const lc = lifecycle;

@@ -15,7 +15,7 @@ import type { ServerRow, Store, UserRow } from "./store/store.js";
 import type { RouteTable } from "../proxy/table.js";
 import { freePort } from "../spawners/ports.js";
 import { waitReady } from "../spawners/readiness.js";
-import type { Spawner, SpawnerState } from "../spawners/spawner.js";
+import type { PollResult, Spawner, SpawnerState } from "../spawners/spawner.js";
 
 export interface ProgressEvent {
   progress: number;
@@ -92,6 +92,8 @@ async function eachLimited<T>(items: T[], limit: number, fn: (item: T) => Promis
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
 }
 
+type Check = { adopted: boolean; alive?: PollResult; notReady?: string };
+
 /** How many servers a restarted hub checks or stops at once. */
 const ADOPT_CONCURRENCY = 8;
 
@@ -111,7 +113,7 @@ export class Lifecycle {
   private readonly checking = new Set<number>();
   private readonly removing = new Set<number>();
   /** Servers a restarted hub is still checking ("pending") or cleaning up ("stopping"). */
-  private readonly adopting = new Map<number, { as: "pending" | "stopping"; done: Promise<void> }>();
+  private readonly adopting = new Map<number, { as: "pending" | "stopping"; readonly done: Promise<void> }>();
   /** Launches wait for this: the restarted hub's search for servers the store does not know. */
   private launchGate: Promise<void> = Promise.resolve();
   private readonly events = new EventEmitter();
@@ -379,11 +381,20 @@ export class Lifecycle {
   /**
    * After a hub restart: servers that still run are routed again (each as soon as it answers); those that
    * died while the hub was away, and starts the old process left half-done, are cleaned up and marked
-   * stopped. Everything it will look at is registered before this returns, so the hub can serve at once:
-   * meanwhile `status` says "pending" for a server being checked and "stopping" for one being cleaned up.
-   * Resolves when all of it is done.
+   * stopped. Resolves when all of it is done; see `adopt` for the two phases.
    */
   adoptAll(): Promise<void> {
+    return this.adopt().done;
+  }
+
+  /**
+   * Adoption in two phases. Everything it will look at is registered before this returns: `status` says
+   * "pending" for a running server being checked and "stopping" for one to clean up. `checked` resolves
+   * when every running server has been checked (in parallel, bounded; routed at once if it answers), which
+   * is quick; `done` when the rest have been stopped as well (up to stop_timeout_s each, also in parallel),
+   * and the spawner's reconcile has stopped what the store does not know.
+   */
+  adopt(): { checked: Promise<void>; done: Promise<void> } {
     const servers = this.d.store.listActiveServers();
     // Every launched server the store knows, taken before anything new can launch: whatever else the
     // spawner finds running (a launch the old process never recorded) is an orphan.
@@ -397,20 +408,43 @@ export class Lifecycle {
       const running = s.state === "running" && !!launchedState(s);
       let release!: () => void;
       const done = new Promise<void>((r) => (release = r));
-      this.adopting.set(s.id, { as: running ? "pending" : "stopping", done });
-      return { s, release };
+      const entry = { as: running ? ("pending" as const) : ("stopping" as const), done };
+      this.adopting.set(s.id, entry);
+      return { s, entry, release, check: undefined as Check | undefined };
     });
-    const all = eachLimited(jobs, ADOPT_CONCURRENCY, async ({ s, release }) => {
+    const finish = (job: (typeof jobs)[number]) => {
+      this.adopting.delete(job.s.id);
+      job.release();
+    };
+    const failed = (job: (typeof jobs)[number], err: unknown) =>
+      this.d.log.error("adopting a server failed", { user: job.s.user_name, server: job.s.name, error: err });
+    const checked = eachLimited(jobs, ADOPT_CONCURRENCY, async (job) => {
       try {
-        await this.adoptOne(s, reconciled);
+        job.check = await this.checkAdopted(job.s);
+        if (job.check.adopted) finish(job);
+        else job.entry.as = "stopping";
       } catch (err) {
-        this.d.log.error("adopting a server failed", { user: s.user_name, server: s.name, error: err });
-      } finally {
-        this.adopting.delete(s.id);
-        release();
+        failed(job, err);
+        job.check = { adopted: false };
+        job.entry.as = "stopping";
       }
     });
-    return Promise.all([all, reconciled]).then(() => undefined);
+    const cleaned = checked.then(() =>
+      eachLimited(
+        jobs.filter((j) => !j.check?.adopted),
+        ADOPT_CONCURRENCY,
+        async (job) => {
+          try {
+            await this.cleanUpAdopted(job.s, job.check ?? { adopted: false }, reconciled);
+          } catch (err) {
+            failed(job, err);
+          } finally {
+            finish(job);
+          }
+        },
+      ),
+    );
+    return { checked, done: Promise.all([cleaned, reconciled]).then(() => undefined) };
   }
 
   private async reconcile(known: SpawnerState[]): Promise<void> {
@@ -422,8 +456,8 @@ export class Lifecycle {
     for (const unit of stopped) this.d.log.warn("stopped a server the store did not know", { unit });
   }
 
-  private async adoptOne(s: ServerRow & { user_name: string }, reconciled: Promise<void>): Promise<void> {
-    const cfg = this.d.config();
+  /** Phase one of adoption: route a server that still runs and answers. */
+  private async checkAdopted(s: ServerRow & { user_name: string }): Promise<Check> {
     const log = this.d.log.child({ user: s.user_name, server: s.name });
     const state = launchedState(s);
     const alive = state && s.spawner_kind === this.d.spawner.kind ? await this.d.spawner.poll(state).catch(() => undefined) : undefined;
@@ -437,10 +471,19 @@ export class Lifecycle {
       if (ready.ok) {
         this.d.table.set({ prefix: routeKey(s.user_name, s.name), target: s.url, serverId: s.id });
         log.info("adopted running server", { url: serverPrefix(s.user_name, s.name) });
-        return;
+        return { adopted: true };
       }
       notReady = ready.reason;
     }
+    return { adopted: false, alive, notReady };
+  }
+
+  /** Phase two: stop what was not adopted and mark it stopped. */
+  private async cleanUpAdopted(s: ServerRow & { user_name: string }, check: Check, reconciled: Promise<void>): Promise<void> {
+    const cfg = this.d.config();
+    const log = this.d.log.child({ user: s.user_name, server: s.name });
+    const state = launchedState(s);
+    const { alive, notReady } = check;
     if (state && alive?.running) await this.d.spawner.stop(state, cfg.spawner.stop_timeout_s * 1000).catch(() => undefined);
     // Launched but never recorded: the spawner's reconcile finds the process by its tag and stops it.
     const intent = launchIntent(s);
