@@ -78,7 +78,7 @@ export interface ProxyOptions {
   sinks?: Partial<ProxySinks>;
 }
 
-export interface Proxy {
+export interface RoutingProxy {
   /** The listener, not yet listening: the caller binds it. */
   readonly server: http.Server;
   /** Sinks that exist only now (the daemon's store, lifecycle and hub application); each replaces its previous one. */
@@ -86,7 +86,8 @@ export interface Proxy {
   flushActivity(): void;
   /**
    * Stops the flush timer and flushes, closes the listener and its HTTP connections, and pooled upstream
-   * sockets. Open websockets are left alone. Resolves once the listener has closed.
+   * sockets. Open websockets are left alone; the promise resolves once the listener has closed, so after them.
+   * Calling it again returns the same promise.
    */
   close(): Promise<void>;
 }
@@ -97,7 +98,7 @@ export interface Proxy {
 const STALE_SOCKET_CODES = new Set(["ECONNRESET", "EPIPE"]);
 const RETRYABLE_METHODS = new Set(["GET", "HEAD", "OPTIONS"]);
 
-export function createProxy(opts: ProxyOptions): Proxy {
+export function createProxy(opts: ProxyOptions): RoutingProxy {
   const { log, table } = opts;
   const sinks: Partial<ProxySinks> = {};
   let hubListener: ((req: IncomingMessage, res: ServerResponse) => unknown) | undefined;

@@ -3,7 +3,7 @@
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { WebSocketServer } from "ws";
-import { createProxy, type Proxy } from "../../proxy/proxy.js";
+import { createProxy, type RoutingProxy } from "../../proxy/proxy.js";
 import { RouteTable } from "../../proxy/table.js";
 import type { Level, Logger } from "../../src/log.js";
 
@@ -49,7 +49,7 @@ export async function deadTarget(): Promise<string> {
 export interface ProxyHarness {
   url: string;
   table: RouteTable;
-  proxy: Proxy;
+  proxy: RoutingProxy;
   /** Every batch passed to onActivity. */
   activity: Map<number, Date>[];
   logs: LogEntry[];
