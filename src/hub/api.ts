@@ -127,7 +127,10 @@ export function hubApi(hub: Hub): Hono<HubEnv> {
       total = visible.length;
       users = visible.slice(offset, offset + limit);
     }
-    const items = users.map((u) => userModel(store, lifecycle, u, who.scopes, { includeStopped: c.req.query("include_stopped_servers") !== undefined }));
+    // The page's servers in one query, not one per user.
+    const servers = store.listServersOf(users.map((u) => u.id));
+    const includeStopped = c.req.query("include_stopped_servers") !== undefined;
+    const items = users.map((u) => userModel(store, lifecycle, u, who.scopes, { includeStopped, servers: servers.get(u.id) }));
     if (!paginated) return c.json(items);
     const nextOffset = offset + limit;
     let next: object | null = null;

@@ -29,12 +29,17 @@ export function serverModel(lifecycle: Lifecycle, user: UserRow, s: ServerRow, w
   return model;
 }
 
+/**
+ * A user's model. `servers`, when given, must be the user's servers as `store.listServers` returns them (a list
+ * fetches a whole page's with `store.listServersOf` in one query); otherwise they are read here, and only when
+ * the caller may see something of them.
+ */
 export function userModel(
   store: Store,
   lifecycle: Lifecycle,
   user: UserRow,
   held: Set<string>,
-  opts: { includeStopped?: boolean } = {},
+  opts: { includeStopped?: boolean; servers?: readonly ServerRow[] } = {},
 ): Record<string, unknown> {
   const t = { user: user.name };
   const can = (scope: string) => hasScope(held, scope, t);
@@ -43,19 +48,23 @@ export function userModel(
   if (can("read:users:groups")) model.groups = [];
   if (can("read:users:activity")) model.last_activity = isoZ(user.last_activity);
   if (can("read:roles:users")) model.roles = user.admin ? ["admin", "user"] : ["user"];
-  const servers = store.listServers(user.id);
-  if (can("read:users")) {
+  const readUsers = can("read:users");
+  const readServers = can("read:servers");
+  const servers = readUsers || readServers ? (opts.servers ?? store.listServers(user.id)) : [];
+  if (readUsers) {
     const def = servers.find((s) => s.name === "");
     model.created = isoZ(user.created);
     model.server = def?.state === "running" ? serverPrefix(user.name, "") : null;
     model.pending = def ? pendingOf(lifecycle, def) : null;
     model.roles = user.admin ? ["admin", "user"] : ["user"];
   }
-  if (can("read:servers")) {
+  if (readServers) {
     const out: Record<string, unknown> = {};
+    let withState: boolean | undefined;
     for (const s of servers) {
       if (s.state === "stopped" && !opts.includeStopped) continue;
-      out[s.name] = serverModel(lifecycle, user, s, hasScope(held, "admin:server_state", t));
+      withState ??= hasScope(held, "admin:server_state", t);
+      out[s.name] = serverModel(lifecycle, user, s, withState);
     }
     model.servers = out;
   }
