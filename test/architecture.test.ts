@@ -12,7 +12,7 @@ const FOLDERS = ["src", "auth", "web", "proxy", "spawners"];
 const LAYERS: { name: string; files: RegExp }[] = [
   { name: "core", files: /^src\/(config|store)\/|^src\/(names|log|scopes|time|secrets|negotiate|profiles|server-env|package-root|privileges)\.ts$/ },
   { name: "spawners", files: /^spawners\// },
-  { name: "proxy", files: /^proxy\/|^src\/server\.ts$/ },
+  { name: "proxy", files: /^proxy\// },
   { name: "lifecycle", files: /^src\/(lifecycle|access)\.ts$/ },
   { name: "hub", files: /^src\/hub\// },
   { name: "auth", files: /^auth\// },

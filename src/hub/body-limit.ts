@@ -24,9 +24,7 @@ export function limitBody(maxBytes: () => number): MiddlewareHandler {
     if (!raw.body) return next();
     const max = maxBytes();
     const declared = raw.headers.get("content-length");
-    const chunked = raw.headers.has("transfer-encoding");
-    if (!chunked) {
-      if (declared === null) return next();
+    if (declared !== null && !raw.headers.has("transfer-encoding")) {
       // Tell the client not to send the rest on this connection; node then closes it instead of draining.
       if (Number(declared) > max) {
         c.header("Connection", "close");
@@ -34,6 +32,7 @@ export function limitBody(maxBytes: () => number): MiddlewareHandler {
       }
       return next();
     }
+    // Chunked, or a body whose length nobody declared: counted as it is read.
     let seen = 0;
     const counted = raw.body.pipeThrough(
       new TransformStream<Uint8Array, Uint8Array>({
