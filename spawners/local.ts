@@ -15,8 +15,27 @@ import { mkdir, open, readdir, readFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
+import type { Config } from "../src/config/schema.js";
 import type { Logger } from "../src/log.js";
+import { serverPrefix } from "../src/names.js";
+import { serverArgv, serverEnv } from "../src/server-env.js";
 import type { PollResult, SpawnerState, SpawnProgress, SpawnSpec, Spawner } from "./spawner.js";
+
+/** One process to launch: the command and environment start() builds from the config, or a test's own. */
+export interface LaunchSpec {
+  user: string;
+  serverName: string;
+  /** argv; argv[0] is looked up on PATH. */
+  argv: string[];
+  /** The server's environment except its API token (nothing is inherited implicitly). */
+  env: Record<string, string>;
+  token: string;
+  host: string;
+  port: number;
+  /** Working directory; the hub user's home when absent. */
+  cwd?: string;
+  launchId?: string;
+}
 
 export type LocalState = {
   pid: number;
@@ -53,15 +72,40 @@ export class LocalSpawner implements Spawner {
   private readonly children = new Map<number, { startTime: number; exit: Promise<Exit> }>();
   private readonly tag: string | undefined;
 
-  /** `tag`: names this hub (one per state directory) in its servers' environment; without it, reconcile finds nothing. */
-  constructor(opts: { logDir: string; log: Logger; tag?: string }) {
+  private readonly servers: { config: () => Config; hubApiUrl: string } | undefined;
+
+  /**
+   * `tag`: names this hub (one per state directory) in its servers' environment; without it, reconcile finds
+   * nothing. `servers`: what start() builds a server's command and environment from (the hub's config and
+   * its API as servers reach it); without it only launch() works.
+   */
+  constructor(opts: { logDir: string; log: Logger; tag?: string; servers?: { config: () => Config; hubApiUrl: string } }) {
     this.logDir = opts.logDir;
+    this.servers = opts.servers;
     this.log = opts.log.child({ spawner: "local" });
     if (opts.tag !== undefined && !/^[A-Za-z0-9_-]{1,64}$/.test(opts.tag)) throw new Error(`local spawner: invalid tag ${JSON.stringify(opts.tag)}`);
     this.tag = opts.tag;
   }
 
-  async start(spec: SpawnSpec, onProgress: (p: SpawnProgress) => void): Promise<SpawnerState> {
+  /** Every server runs as the hub's own account, so that is the USER, HOME and SHELL it gets. */
+  start(spec: SpawnSpec, onProgress: (p: SpawnProgress) => void): Promise<SpawnerState> {
+    if (!this.servers) throw new Error("local spawner: no config to build the server's command from");
+    const cfg = this.servers.config();
+    const env = serverEnv(cfg, {
+      user: spec.user,
+      server: spec.serverName,
+      serviceUrl: `http://${spec.host}:${spec.port}${serverPrefix(spec.user, spec.serverName)}`,
+      hubApiUrl: this.servers.hubApiUrl,
+      profile: spec.profile,
+      account: { name: process.env.USER ?? os.userInfo().username, home: process.env.HOME ?? os.homedir(), shell: process.env.SHELL ?? "/bin/sh" },
+      hubEnv: process.env,
+    });
+    const { user, serverName, token, host, port, launchId } = spec;
+    return this.launch({ user, serverName, argv: serverArgv(cfg, spec.profile), env, token, host, port, launchId }, onProgress);
+  }
+
+  /** Launch exactly this command and environment (plus the token and, with a tag, the marker). */
+  async launch(spec: LaunchSpec, onProgress: (p: SpawnProgress) => void): Promise<SpawnerState> {
     const [command, ...args] = spec.argv;
     if (command === undefined) throw new Error("cannot start the server: the command is empty");
     const cwd = spec.cwd ?? os.homedir();

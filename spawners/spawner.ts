@@ -1,6 +1,7 @@
 // The one interface the lifecycle uses to run user servers. Spawners never call back into the web layer:
 // they report progress through the callback and keep everything they need to find the server again
 // (after a hub restart) in a JSON-serialisable state object that the lifecycle stores.
+import type { Profile } from "../src/config/schema.js";
 
 export interface SpawnProgress {
   /** 0–100; the lifecycle clamps it. */
@@ -9,24 +10,23 @@ export interface SpawnProgress {
   html_message?: string;
 }
 
+/**
+ * What the lifecycle tells a spawner: who, which server, the profile it resolved, where to listen and the
+ * server's token. Each spawner builds the server's command and environment itself (src/server-env.ts), for
+ * the account the server really runs as.
+ */
 export interface SpawnSpec {
   /** Hub user name. */
   user: string;
   /** "" for the default server. */
   serverName: string;
-  /** The profile the lifecycle resolved ("" without profiles); a privileged spawner resolves it again. */
-  profile: string;
-  /** argv; argv[0] is looked up on PATH. */
-  argv: string[];
-  /** The server's environment except its API token (nothing is inherited implicitly). */
-  env: Record<string, string>;
+  /** The profile the lifecycle resolved (none without profiles); a privileged spawner resolves it again. */
+  profile: Profile | undefined;
   /** The server's API token: each spawner delivers it its own way, never through argv or logs. */
   token: string;
-  /** Where the server must listen (also in env as JUPYTERHUB_SERVICE_URL). */
+  /** Where the server must listen. */
   host: string;
   port: number;
-  /** Working directory; the spawner's own default when absent. */
-  cwd?: string;
   /**
    * Names this launch ("<server id>:<spawn id>"); the lifecycle records it before calling start. A spawner
    * tags the server with it where it can, so a later hub finds a server whose state was never stored.

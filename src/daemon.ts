@@ -111,7 +111,12 @@ export async function runDaemon(configPath: string | undefined): Promise<void> {
     spawner = new SystemdSpawner(helper);
   } else {
     // The tag marks this hub's servers (one per state directory), so a restarted hub finds unrecorded ones.
-    spawner = new LocalSpawner({ logDir: join(config.state_dir, "logs"), log, tag: sha256(resolve(config.state_dir)).slice(0, 16) });
+    spawner = new LocalSpawner({
+      logDir: join(config.state_dir, "logs"),
+      log,
+      tag: sha256(resolve(config.state_dir)).slice(0, 16),
+      servers: { config: () => config, hubApiUrl: internalApiUrl(config) },
+    });
   }
 
   try {
@@ -120,7 +125,7 @@ export async function runDaemon(configPath: string | undefined): Promise<void> {
     fail(`cannot open the database ${databasePath(config)}: ${(err as Error).message}`);
   }
   const db = store;
-  lifecycle = new Lifecycle({ store: db, spawner, table, config: () => config, log, hubApiUrl: internalApiUrl(config) });
+  lifecycle = new Lifecycle({ store: db, spawner, table, config: () => config, log });
   proxy.attach(proxySinks(db, lifecycle));
   // Adoption in two phases: live servers are checked (in parallel, quickly) and routed before the hub
   // answers, so a request for one never sees it missing; half-started and dead ones are stopped in the

@@ -8,13 +8,13 @@ import type { Logger } from "./log.js";
 import { oauthClientId, routeKey, serverFilter, serverPrefix } from "./names.js";
 import type { Profile } from "./config/schema.js";
 import { resolveProfile } from "./profiles.js";
-import { serverArgv, serverEnv } from "./server-env.js";
+import { serverArgv } from "./server-env.js";
 import { serverTokenScopes } from "./scopes.js";
 import { sha256 } from "./secrets.js";
 import type { ServerRow, Store, UserRow } from "./store/store.js";
 import type { RouteTable } from "../proxy/table.js";
-import { freePort } from "../spawners/ports.js";
-import { waitReady } from "../spawners/readiness.js";
+import { freePort } from "./ports.js";
+import { waitReady } from "./readiness.js";
 import type { PollResult, Spawner, SpawnerState } from "../spawners/spawner.js";
 
 export interface ProgressEvent {
@@ -103,8 +103,6 @@ export interface LifecycleDeps {
   table: RouteTable;
   config: () => Config;
   log: Logger;
-  /** The hub API as the server process reaches it, e.g. http://127.0.0.1:8000/hub/api */
-  hubApiUrl: string;
 }
 
 export class Lifecycle {
@@ -210,17 +208,8 @@ export class Lifecycle {
       const token = this.issueServerCredentials(user, server);
       const port = await freePort();
       const host = "127.0.0.1";
-      const env = serverEnv(cfg, {
-        user: user.name,
-        server: server.name,
-        serviceUrl: `http://${host}:${port}${prefix}`,
-        hubApiUrl: this.d.hubApiUrl,
-        profile,
-        account: { name: process.env.USER ?? user.name, home: process.env.HOME ?? "/", shell: process.env.SHELL ?? "/bin/sh" },
-        hubEnv: process.env,
-      });
-      const argv = serverArgv(cfg, profile);
-      this.emit(server, { progress: 10, message: profile ? `Launching ${argv[0]} (profile ${profile.title})` : `Launching ${argv[0]}` });
+      const command = serverArgv(cfg, profile)[0];
+      this.emit(server, { progress: 10, message: profile ? `Launching ${command} (profile ${profile.title})` : `Launching ${command}` });
       // Servers found by a restarted hub's reconcile are stopped before anything new is launched.
       await this.launchGate;
       if (signal.aborted) throw new LifecycleError(499, "Spawn cancelled");
@@ -229,8 +218,8 @@ export class Lifecycle {
       const launchId = `${server.id}:${server.spawn_id}`;
       const intent: LaunchIntent = { launching: launchId, port };
       this.d.store.updateServer(server.id, { spawner_kind: this.d.spawner.kind, spawner_state: JSON.stringify(intent), url: null });
-      log.info("spawning server", { argv: argv[0], port, profile: profile?.name });
-      state = await this.d.spawner.start({ user: user.name, serverName: server.name, profile: profile?.name ?? "", argv, env, token, host, port, launchId }, (p) => {
+      log.info("spawning server", { command, port, profile: profile?.name });
+      state = await this.d.spawner.start({ user: user.name, serverName: server.name, profile, token, host, port, launchId }, (p) => {
         this.emit(server, { progress: Math.min(90, Math.max(1, p.progress)), message: p.message, html_message: p.html_message });
       });
       await testPauseAfterLaunch(log);

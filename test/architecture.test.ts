@@ -13,7 +13,7 @@ const LAYERS: { name: string; files: RegExp }[] = [
   { name: "core", files: /^src\/(config|store)\/|^src\/(names|log|scopes|time|secrets|negotiate|profiles|server-env|package-root|privileges)\.ts$/ },
   { name: "spawners", files: /^spawners\// },
   { name: "proxy", files: /^proxy\// },
-  { name: "lifecycle", files: /^src\/(lifecycle|access)\.ts$/ },
+  { name: "lifecycle", files: /^src\/(lifecycle|readiness|ports)\.ts$/ },
   { name: "hub", files: /^src\/hub\// },
   { name: "auth", files: /^auth\// },
   { name: "web", files: /^web\// },

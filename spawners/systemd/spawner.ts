@@ -22,7 +22,7 @@ export class SystemdSpawner implements Spawner {
 
   async start(spec: SpawnSpec, onProgress: (p: SpawnProgress) => void): Promise<SpawnerState> {
     return this.helper.request<SystemdState>(
-      { op: "start", user: spec.user, server: spec.serverName, profile: spec.profile, port: spec.port, token: spec.token },
+      { op: "start", user: spec.user, server: spec.serverName, profile: spec.profile?.name ?? "", port: spec.port, token: spec.token },
       (progress, message) => onProgress({ progress, message }),
     );
   }

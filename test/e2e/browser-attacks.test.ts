@@ -9,7 +9,7 @@ import type { Browser, BrowserContext, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ARTIFACTS, haveChromium, launchChromium } from "./chromium.js";
 import { HubProcess, ROOT } from "./harness.js";
-import { freePort } from "../../spawners/ports.js";
+import { freePort } from "../../src/ports.js";
 
 const FAKE = join(ROOT, "test/e2e/fixtures/fake-singleuser.mjs");
 

@@ -8,7 +8,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { randomUUID } from "node:crypto";
 import Database from "better-sqlite3";
 import WebSocket from "ws";
-import { freePort } from "../../spawners/ports.js";
+import { freePort } from "../../src/ports.js";
 
 export const ROOT = resolve(import.meta.dirname, "../..");
 export const CLI = join(ROOT, "dist/slicehub.js");

@@ -60,7 +60,7 @@ beforeAll(() => {
   const cfg = config(`{ "auth": { "kind": "dev", "admin_users": ["admin"] }, "spawner": { "kind": "local", "named_servers": { "limit": 2 } }, "log_level": "error" }`);
   store = new Store(":memory:");
   spawner = new FakeSpawner();
-  lifecycle = new Lifecycle({ store, spawner, table: new RouteTable(), config: () => cfg, log, hubApiUrl: "http://127.0.0.1:1/hub/api" });
+  lifecycle = new Lifecycle({ store, spawner, table: new RouteTable(), config: () => cfg, log });
   app = createHubApp({ store, lifecycle, config: () => cfg, log });
   for (const name of ["admin", "alice", "bob"]) {
     const user = store.ensureUser(name, name === "admin");

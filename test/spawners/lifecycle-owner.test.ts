@@ -58,7 +58,7 @@ function fakeSpawner(uid: number, launch: Launch): Spawner {
 
 function hub(store: Store, spawner: Spawner): { lifecycle: Lifecycle; table: RouteTable } {
   const table = new RouteTable();
-  const lifecycle = new Lifecycle({ store, spawner, table, config: () => config, log: quiet, hubApiUrl: "http://127.0.0.1:8000/hub/api" });
+  const lifecycle = new Lifecycle({ store, spawner, table, config: () => config, log: quiet });
   return { lifecycle, table };
 }
 

@@ -5,9 +5,8 @@ import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { LocalSpawner, type LocalState } from "../../spawners/local.js";
-import { freePort } from "../../spawners/ports.js";
-import type { SpawnSpec } from "../../spawners/spawner.js";
+import { LocalSpawner, type LaunchSpec, type LocalState } from "../../spawners/local.js";
+import { freePort } from "../../src/ports.js";
 import type { Logger } from "../../src/log.js";
 import { alive } from "../proc.js";
 
@@ -26,8 +25,8 @@ afterEach(async () => {
 
 async function launch(spawner: LocalSpawner, launchId: string): Promise<LocalState> {
   const port = await freePort();
-  const spec: SpawnSpec = { user: "ada", serverName: launchId.replace(":", "-"), profile: "", argv: [process.execPath, FIXTURE], env: { PORT: String(port) }, token: "t", host: "127.0.0.1", port, cwd: dir, launchId };
-  const state = (await spawner.start(spec, () => {})) as LocalState;
+  const spec: LaunchSpec = { user: "ada", serverName: launchId.replace(":", "-"), argv: [process.execPath, FIXTURE], env: { PORT: String(port) }, token: "t", host: "127.0.0.1", port, cwd: dir, launchId };
+  const state = (await spawner.launch(spec, () => {})) as LocalState;
   started.push(state);
   return state;
 }

@@ -4,17 +4,17 @@ import os from "node:os";
 import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
-import ts from "typescript";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { LocalSpawner, type LocalState } from "../../spawners/local.js";
-import { freePort } from "../../spawners/ports.js";
-import { waitReady } from "../../spawners/readiness.js";
-import type { SpawnerState, SpawnProgress, SpawnSpec } from "../../spawners/spawner.js";
+import { LocalSpawner, type LaunchSpec, type LocalState } from "../../spawners/local.js";
+import { freePort } from "../../src/ports.js";
+import { waitReady } from "../../src/readiness.js";
+import type { SpawnerState, SpawnProgress } from "../../spawners/spawner.js";
 import type { Logger } from "../../src/log.js";
 import { alive } from "../proc.js";
 
 const FIXTURE = fileURLToPath(new URL("./fixtures/server.mjs", import.meta.url));
-const LOCAL_TS = fileURLToPath(new URL("../../spawners/local.ts", import.meta.url));
+/** What `npm test` builds first: tsc's output of spawners/local.ts and what it imports. */
+const LOCAL_JS = fileURLToPath(new URL("../../dist/spawners/local.js", import.meta.url));
 const NODE = process.execPath;
 const TOKEN = "d39e4b4c4ad9484fb39a9b041090cad3";
 
@@ -39,18 +39,18 @@ function newSpawner(): LocalSpawner {
   return new LocalSpawner({ logDir, log: quiet });
 }
 
-async function start(spawner: LocalSpawner, spec: SpawnSpec, onProgress: (p: SpawnProgress) => void = () => {}) {
-  const state = await spawner.start(spec, onProgress);
+async function start(spawner: LocalSpawner, spec: LaunchSpec, onProgress: (p: SpawnProgress) => void = () => {}) {
+  const state = await spawner.launch(spec, onProgress);
   started.push(state);
   return state as LocalState;
 }
 
-function specFor(argv: string[], env: Record<string, string> = {}, port = 0, token = TOKEN): SpawnSpec {
-  return { user: "ada@example.org", serverName: "", profile: "", argv, env, token, host: "127.0.0.1", port, cwd: dir };
+function specFor(argv: string[], env: Record<string, string> = {}, port = 0, token = TOKEN): LaunchSpec {
+  return { user: "ada@example.org", serverName: "", argv, env, token, host: "127.0.0.1", port, cwd: dir };
 }
 
 /** The fixture server on a free port, with a token in its env as the real hub would pass. */
-async function fixtureSpec(...flags: string[]): Promise<SpawnSpec> {
+async function fixtureSpec(...flags: string[]): Promise<LaunchSpec> {
   const port = await freePort();
   return specFor([NODE, FIXTURE, ...flags], { PORT: String(port) }, port);
 }
@@ -116,14 +116,14 @@ describe("LocalSpawner.start", () => {
 
   it("rejects with a readable message when the command does not exist", async () => {
     const spawner = newSpawner();
-    await expect(spawner.start(specFor(["jupyterhub-singleuser-missing"], { PATH: "/usr/bin:/bin" }), () => {})).rejects.toThrow(
+    await expect(spawner.launch(specFor(["jupyterhub-singleuser-missing"], { PATH: "/usr/bin:/bin" }), () => {})).rejects.toThrow(
       'cannot run "jupyterhub-singleuser-missing": command not found on PATH',
     );
-    await expect(spawner.start(specFor([path.join(dir, "nothing-here")]), () => {})).rejects.toThrow(
+    await expect(spawner.launch(specFor([path.join(dir, "nothing-here")]), () => {})).rejects.toThrow(
       `cannot run "${path.join(dir, "nothing-here")}": no such file`,
     );
     const spec = { ...specFor([NODE, "-e", ""]), cwd: path.join(dir, "missing") };
-    await expect(spawner.start(spec, () => {})).rejects.toThrow(`working directory ${spec.cwd} does not exist`);
+    await expect(spawner.launch(spec, () => {})).rejects.toThrow(`working directory ${spec.cwd} does not exist`);
   });
 });
 
@@ -234,19 +234,15 @@ describe("adoption after a hub restart", () => {
   });
 
   it("the server outlives a hub killed with SIGKILL and is adopted by the next hub", async () => {
-    // The spawner must run in a process of its own that can be killed; Node 20 cannot run TypeScript, so the
-    // module is transpiled (it has no runtime imports besides node: built-ins).
-    const localJs = path.join(dir, "local.mjs");
-    const source = await readFile(LOCAL_TS, "utf8");
-    const compilerOptions = { module: ts.ModuleKind.ES2022, target: ts.ScriptTarget.ES2022 };
-    await writeFile(localJs, ts.transpileModule(source, { compilerOptions }).outputText);
+    // The spawner must run in a process of its own that can be killed; Node 20 cannot run TypeScript, so that
+    // process loads the compiled module.
     const hubJs = path.join(dir, "hub.mjs");
     await writeFile(
       hubJs,
-      `const { LocalSpawner } = await import(${JSON.stringify(localJs)});
+      `const { LocalSpawner } = await import(${JSON.stringify(LOCAL_JS)});
        const quiet = { debug() {}, info() {}, warn() {}, error() {}, child: () => quiet };
        const [spec, logDir] = [JSON.parse(process.argv[2]), process.argv[3]];
-       const state = await new LocalSpawner({ logDir, log: quiet }).start(spec, () => {});
+       const state = await new LocalSpawner({ logDir, log: quiet }).launch(spec, () => {});
        process.stdout.write(JSON.stringify(state) + "\\n");
        setInterval(() => {}, 1000);`,
     );

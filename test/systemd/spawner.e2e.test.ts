@@ -8,7 +8,7 @@ import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } 
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { freePort } from "../../spawners/ports.js";
+import { freePort } from "../../src/ports.js";
 import { Browser, CLI, ROOT, SINGLEUSER, readSse, runOnKernel } from "../e2e/harness.js";
 import { SystemdSandbox } from "./sandbox.js";
 

@@ -1,6 +1,6 @@
 import net from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
-import { freePort, listenersOn, parseTcpListeners } from "../../spawners/ports.js";
+import { freePort, listenersOn, parseTcpListeners } from "../../src/ports.js";
 
 const me = process.getuid!();
 

@@ -1,9 +1,9 @@
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
-import { freePort } from "../../spawners/ports.js";
-import { waitReady } from "../../spawners/readiness.js";
-import { isRoot, listenAs, NOBODY, type Squatter } from "./fixtures/listen-as.js";
+import { freePort } from "../../src/ports.js";
+import { waitReady } from "../../src/readiness.js";
+import { isRoot, listenAs, NOBODY, type Squatter } from "../spawners/fixtures/listen-as.js";
 
 const me = process.getuid!();
 

@@ -1,7 +1,7 @@
 import http from "node:http";
 import { setTimeout as sleep } from "node:timers/promises";
 import { listenersOn } from "./ports.js";
-import type { PollResult } from "./spawner.js";
+import type { PollResult } from "../spawners/spawner.js";
 
 export type ReadyResult = { ok: true } | { ok: false; reason: string };
 
