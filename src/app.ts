@@ -10,6 +10,7 @@ import { BodyTooLarge, bodyTooLarge, limitBody } from "./hub/body-limit.js";
 import type { Hub, HubEnv } from "./hub/context.js";
 import { identify } from "./hub/identify.js";
 import { oauthProvider } from "./hub/oauth.js";
+import { Refusal } from "./hub/refuse.js";
 
 export function createHubApp(hub: Hub, login: LoginOptions = {}): Hono<HubEnv> {
   const app = new Hono<HubEnv>();
@@ -48,13 +49,18 @@ export function createHubApp(hub: Hub, login: LoginOptions = {}): Hono<HubEnv> {
   });
 
   // A client's mistake (a body over the cap, a malformed URL or header) is a 4xx that says what was wrong,
-  // logged at debug; only the hub's own failures are errors.
+  // and a handler's refusal (src/hub/refuse.ts) is answered as it says, both logged at debug; only the hub's
+  // own failures are errors.
   app.onError((err, c) => {
     const client = clientError(err);
     if (client) {
       hub.log.debug("request refused", { method: c.req.method, path: safePath(c), status: client.status, reason: client.message });
       if (client.status === 413) c.header("Connection", "close");
-      if (c.req.path.startsWith("/hub/api")) return c.json({ status: client.status, message: client.message }, client.status as 400);
+      // An answer of its own (OAuth's error shape), with the headers the handler set.
+      if (err instanceof HTTPException && err.res) return err.getResponse();
+      if (c.req.path.startsWith("/hub/api") && client.as !== "page") {
+        return c.json({ status: client.status, message: client.message }, client.status as 400);
+      }
       return errorPage(c, client.status, client.message);
     }
     hub.log.error("request failed", { method: c.req.method, path: safePath(c), error: err });
@@ -68,9 +74,10 @@ export function createHubApp(hub: Hub, login: LoginOptions = {}): Hono<HubEnv> {
   return app;
 }
 
-function clientError(err: unknown): { status: number; message: string } | undefined {
+function clientError(err: unknown): { status: number; message: string; as?: "page" } | undefined {
   const tooLarge: BodyTooLarge | undefined = bodyTooLarge(err);
   if (tooLarge) return { status: 413, message: tooLarge.message };
+  if (err instanceof Refusal) return { status: err.status, message: err.message, as: err.as };
   if (err instanceof HTTPException && err.status < 500) return { status: err.status, message: err.message || "Bad request" };
   if (err instanceof URIError) return { status: 400, message: "The URL has malformed percent-encoding." };
   return undefined;

@@ -1,15 +1,17 @@
 // JupyterHub's REST API, the subset jupyterhub-singleuser, the idle culler and ordinary API clients use
 // (compatibility spec §2, §4, §5). Errors are JSON {"status", "message"}; a bad token is always 403.
-import { Hono, type Context } from "hono";
+import { Hono, type Context, type MiddlewareHandler } from "hono";
+import { streamSSE } from "hono/streaming";
 import { z } from "zod";
 import type { ProgressEvent } from "../lifecycle.js";
-import { SERVER_NAME, USER_NAME, serverFilter, serverPrefix } from "../names.js";
+import { SERVER_NAME, USER_NAME, serverPrefix } from "../names.js";
 import { hasScope, scopeUsers } from "../scopes.js";
 import type { ServerRow, UserRow } from "../store/store.js";
 import { parseIso, settledWithin } from "../time.js";
 import type { Hub, HubEnv, Who } from "./context.js";
 import { csrfProblem } from "./identify.js";
 import { tokenModel, userModel } from "./models.js";
+import { jsonBody, notAuthorized, refuse, requireScope, type ScopedEnv } from "./refuse.js";
 import { mintToken } from "./tokens.js";
 
 const PAGINATION = "application/jupyterhub-pagination+json";
@@ -20,10 +22,15 @@ export function apiError(c: Context, status: number, message: string): Response 
   return c.json({ status, message }, status as 400);
 }
 
-const ActivityBody = z.looseObject({
-  last_activity: z.string().optional(),
-  servers: z.record(z.string(), z.looseObject({ last_activity: z.string() })).optional(),
-});
+const ActivityBody = z
+  .looseObject({
+    last_activity: z.string().optional(),
+    servers: z.record(z.string(), z.looseObject({ last_activity: z.string() })).optional(),
+  })
+  .refine((b) => b.last_activity !== undefined || b.servers !== undefined);
+
+/** A server's user_options: any JSON object, none (an empty body) being {}. */
+const UserOptions = z.record(z.string(), z.unknown());
 
 const TokenRequest = z.strictObject({
   note: z.string().max(1000).optional(),
@@ -43,15 +50,12 @@ const PageQuery = z.object({ offset: count("offset"), limit: count("limit"), nam
 
 const CreateUser = z.looseObject({ admin: z.boolean().optional() });
 
-async function jsonBody(c: Context): Promise<unknown> {
-  const text = await c.req.text();
-  if (!text.trim()) return undefined;
-  try {
-    return JSON.parse(text) as unknown;
-  } catch {
-    return Symbol.for("invalid");
-  }
-}
+/** The path's name, or a 400 before the body is read. */
+const validName = (param: "name" | "server", pattern: RegExp, what: string): MiddlewareHandler<HubEnv> => async (c, next) => {
+  const name = c.req.param(param) ?? "";
+  if (!pattern.test(name)) refuse(400, `Invalid ${what} name: ${name}`);
+  await next();
+};
 
 export function hubApi(hub: Hub): Hono<HubEnv> {
   const api = new Hono<HubEnv>();
@@ -63,29 +67,25 @@ export function hubApi(hub: Hub): Hono<HubEnv> {
   api.use("*", async (c, next) => {
     if (c.req.path.startsWith("/hub/api/oauth2/")) return next();
     const who = c.get("who");
-    if (!who) return apiError(c, 403, "Forbidden");
+    if (!who) refuse(403, "Forbidden");
     const bad = csrfProblem(c, who, hub.config().public_url);
-    if (bad) return apiError(c, 403, bad);
+    if (bad) refuse(403, bad);
     return next();
   });
 
-  const need = (c: Context<HubEnv>, scope: string, target: { user?: string; server?: string } = {}): Who | Response => {
-    const who = c.get("who")!;
-    if (hasScope(who.scopes, scope, target)) return who;
-    return apiError(c, 403, `Action is not authorized with current scopes; requires any of [${scope}]`);
-  };
+  /** The route's scope check; with a target, the user the path names is `c.get("user")` (404 before 403). */
+  const scoped = (scope: string, target?: "user" | "server") => requireScope(hub, scope, target);
 
-  const findUser = (c: Context<HubEnv>): UserRow | Response => {
-    const user = store.getUser(c.req.param("name") ?? "");
-    return user ?? apiError(c, 404, `No such user: ${c.req.param("name")}`);
-  };
-
-  /** The user the path names, and the caller if it holds `scope` on that user (404 before 403, like JupyterHub). */
+  /**
+   * The user the path names, and the caller if it holds `scope` on that user (404 before 403, like
+   * JupyterHub): requireScope(…, "user") as a function, for handlers that call it.
+   */
   const onUser = (c: Context<HubEnv>, scope: string): { user: UserRow; who: Who } | Response => {
-    const user = findUser(c);
-    if (user instanceof Response) return user;
-    const who = need(c, scope, { user: user.name });
-    return who instanceof Response ? who : { user, who };
+    const who = c.get("who")!;
+    const user = store.getUser(c.req.param("name") ?? "");
+    if (!user) return apiError(c, 404, `No such user: ${c.req.param("name")}`);
+    if (!hasScope(who.scopes, scope, { user: user.name })) return apiError(c, 403, notAuthorized(scope));
+    return { user, who };
   };
 
   api.get("/user", (c) => {
@@ -150,196 +150,178 @@ export function hubApi(hub: Hub): Hono<HubEnv> {
     return c.json(userModel(store, lifecycle, user, who.scopes, { includeStopped: c.req.query("include_stopped_servers") !== undefined }));
   });
 
-  api.post("/users/:name", async (c) => {
-    const who = need(c, "admin:users");
-    if (who instanceof Response) return who;
-    const name = c.req.param("name");
-    if (!USER_NAME.test(name)) return apiError(c, 400, `Invalid user name: ${name}`);
-    const body = CreateUser.safeParse((await jsonBody(c)) ?? {});
-    if (!body.success) return apiError(c, 400, "body must be a JSON object like {\"admin\": false}");
-    const user = store.createUser(name, body.data.admin ?? false);
-    if (!user) return apiError(c, 409, `User ${name} already exists`);
-    hub.log.info("user created", { user: name, by: who.user.name });
-    return c.json(userModel(store, lifecycle, user, who.scopes), 201);
-  });
+  api.post(
+    "/users/:name",
+    scoped("admin:users"),
+    validName("name", USER_NAME, "user"),
+    jsonBody(CreateUser, 'body must be a JSON object like {"admin": false}'),
+    (c) => {
+      const who = c.get("who")!;
+      const name = c.req.param("name");
+      const user = store.createUser(name, c.req.valid("json").admin ?? false);
+      if (!user) refuse(409, `User ${name} already exists`);
+      hub.log.info("user created", { user: name, by: who.user.name });
+      return c.json(userModel(store, lifecycle, user, who.scopes), 201);
+    },
+  );
 
-  api.delete("/users/:name", async (c) => {
-    const r = onUser(c, "delete:users");
-    if (r instanceof Response) return r;
-    const { user, who } = r;
-    if (who.user.id === user.id) return apiError(c, 400, "Cannot delete yourself");
+  api.delete("/users/:name", scoped("delete:users", "user"), async (c) => {
+    const who = c.get("who")!;
+    const user = c.get("user");
+    if (who.user.id === user.id) refuse(400, "Cannot delete yourself");
     const servers = store.listServers(user.id);
-    if (servers.some((s) => lifecycle.status(s) === "stopping")) return apiError(c, 400, `${user.name}'s server is in the process of stopping, please wait.`);
+    if (servers.some((s) => lifecycle.status(s) === "stopping")) refuse(400, `${user.name}'s server is in the process of stopping, please wait.`);
     await Promise.all(servers.map((s) => lifecycle.remove(user, s)));
     store.deleteUser(user.id);
     hub.log.info("user deleted", { user: user.name, by: who.user.name });
     return c.body(null, 204);
   });
 
-  api.post("/users/:name/activity", async (c) => {
-    const r = onUser(c, "users:activity");
-    if (r instanceof Response) return r;
-    const { user } = r;
-    const raw = await jsonBody(c);
-    const parsed = ActivityBody.safeParse(raw);
-    if (!parsed.success || (parsed.data.last_activity === undefined && parsed.data.servers === undefined)) {
-      return apiError(c, 400, "body must contain at least one of `last_activity` or `servers`");
-    }
-    const limit = Date.now() + 59 * 60_000;
-    const when = (s: string): number | string => {
-      const t = parseIso(s);
-      if (Number.isNaN(t)) return `Invalid timestamp: ${s}`;
-      if (t > limit) return `last_activity ${s} is more than an hour in the future`;
-      return t;
-    };
-    const updates: [ServerRow, number][] = [];
-    for (const [name, v] of Object.entries(parsed.data.servers ?? {})) {
-      const server = store.getServer(user.id, name);
-      if (!server) return apiError(c, 400, `No such server '${name}' for user ${user.name}`);
-      const t = when(v.last_activity);
-      if (typeof t === "string") return apiError(c, 400, t);
-      updates.push([server, t]);
-    }
-    let userTime: number | undefined;
-    if (parsed.data.last_activity !== undefined) {
-      const t = when(parsed.data.last_activity);
-      if (typeof t === "string") return apiError(c, 400, t);
-      userTime = t;
-    }
-    store.transaction(() => {
-      for (const [s, t] of updates) store.touchServer(s.id, t);
-      if (userTime !== undefined) store.touchUser(user.id, userTime);
-    });
-    return c.body(null, 200);
-  });
+  api.post(
+    "/users/:name/activity",
+    scoped("users:activity", "user"),
+    jsonBody(ActivityBody, "body must contain at least one of `last_activity` or `servers`"),
+    (c) => {
+      const user = c.get("user");
+      const body = c.req.valid("json");
+      const limit = Date.now() + 59 * 60_000;
+      const when = (s: string): number => {
+        const t = parseIso(s);
+        if (Number.isNaN(t)) refuse(400, `Invalid timestamp: ${s}`);
+        if (t > limit) refuse(400, `last_activity ${s} is more than an hour in the future`);
+        return t;
+      };
+      const updates: [ServerRow, number][] = [];
+      for (const [name, v] of Object.entries(body.servers ?? {})) {
+        const server = store.getServer(user.id, name);
+        if (!server) refuse(400, `No such server '${name}' for user ${user.name}`);
+        updates.push([server, when(v.last_activity)]);
+      }
+      const userTime = body.last_activity !== undefined ? when(body.last_activity) : undefined;
+      store.transaction(() => {
+        for (const [s, t] of updates) store.touchServer(s.id, t);
+        if (userTime !== undefined) store.touchUser(user.id, userTime);
+      });
+      return c.body(null, 200);
+    },
+  );
 
   // ---- servers
 
-  const serverRoute = (named: boolean) => async (c: Context<HubEnv>) => {
-    const user = findUser(c);
-    if (user instanceof Response) return user;
+  // Whether named servers are enabled, and their limit, are the lifecycle's to check, after the body is
+  // read, in the same step that records the start.
+  const startServer = async (c: Context<ScopedEnv>, serverName: string, options: Record<string, unknown>) => {
+    const user = c.get("user");
+    const existing = store.getServer(user.id, serverName);
+    if (existing && lifecycle.status(existing) === "pending") return c.body(null, 202);
+    const started = lifecycle.start(user, serverName, options);
+    if (!started.ok) refuse(started.status, started.message);
+    if (!(await settledWithin(started.done, SLOW_SPAWN_MS))) return c.body(null, 202);
+    const after = store.getServer(user.id, serverName);
+    if (after?.state === "running") return c.body(null, 201);
+    refuse(500, after?.failure ?? "Spawn failed");
+  };
+  const userOptions = jsonBody(UserOptions, "user_options must be a JSON object");
+  api.post("/users/:name/server", scoped("servers", "server"), userOptions, (c) => startServer(c, "", c.req.valid("json")));
+  api.post("/users/:name/servers/:server", scoped("servers", "server"), validName("server", SERVER_NAME, "server"), userOptions, (c) =>
+    startServer(c, c.req.param("server"), c.req.valid("json")),
+  );
+
+  const stopServer = (named: boolean) => async (c: Context<ScopedEnv>) => {
+    const user = c.get("user");
     const serverName = named ? (c.req.param("server") ?? "") : "";
-    const target = { server: serverFilter(user.name, serverName) };
-
-    if (c.req.method === "POST") {
-      const who = need(c, "servers", target);
-      if (who instanceof Response) return who;
-      if (named && !SERVER_NAME.test(serverName)) return apiError(c, 400, `Invalid server name: ${serverName}`);
-      // Whether named servers are enabled, and their limit, are the lifecycle's to check, after this await, in
-      // the same step that records the start.
-      const body = await jsonBody(c);
-      if (body === Symbol.for("invalid") || (body !== undefined && (typeof body !== "object" || body === null || Array.isArray(body)))) {
-        return apiError(c, 400, "user_options must be a JSON object");
-      }
-      const existing = store.getServer(user.id, serverName);
-      if (existing && lifecycle.status(existing) === "pending") return c.body(null, 202);
-      const started = lifecycle.start(user, serverName, (body as object | undefined) ?? {});
-      if (!started.ok) return apiError(c, started.status, started.message);
-      if (!(await settledWithin(started.done, SLOW_SPAWN_MS))) return c.body(null, 202);
-      const after = store.getServer(user.id, serverName);
-      if (after?.state === "running") return c.body(null, 201);
-      return apiError(c, 500, after?.failure ?? "Spawn failed");
-    }
-
-    // DELETE
-    const who = need(c, "delete:servers", target);
-    if (who instanceof Response) return who;
     const server = store.getServer(user.id, serverName);
-    const body = await jsonBody(c);
-    const remove = typeof body === "object" && body !== null && (body as { remove?: unknown }).remove === true;
-    if (remove && !named) return apiError(c, 400, "Cannot remove the default server");
-    if (!server) return named ? apiError(c, 404, `${user.name} has no server named '${serverName}'`) : c.body(null, 204);
+    // Only {"remove": true} means anything here; any other body, JSON or not, is none.
+    const text = await c.req.text();
+    let remove = false;
+    try {
+      remove = (JSON.parse(text) as { remove?: unknown } | null)?.remove === true;
+    } catch {
+      remove = false;
+    }
+    if (remove && !named) refuse(400, "Cannot remove the default server");
+    if (!server) return named ? refuse(404, `${user.name} has no server named '${serverName}'`) : c.body(null, 204);
     const stopped = remove ? lifecycle.remove(user, server) : lifecycle.stop(user, server);
     return (await settledWithin(stopped, SLOW_STOP_MS)) ? c.body(null, 204) : c.body(null, 202);
   };
-  api.post("/users/:name/server", serverRoute(false));
-  api.delete("/users/:name/server", serverRoute(false));
-  api.post("/users/:name/servers/:server", serverRoute(true));
-  api.delete("/users/:name/servers/:server", serverRoute(true));
+  api.delete("/users/:name/server", scoped("delete:servers", "server"), stopServer(false));
+  api.delete("/users/:name/servers/:server", scoped("delete:servers", "server"), stopServer(true));
 
-  const progressRoute = (named: boolean) => (c: Context<HubEnv>) => {
-    const user = findUser(c);
-    if (user instanceof Response) return user;
-    const serverName = named ? (c.req.param("server") ?? "") : "";
-    const who = need(c, "read:servers", { server: serverFilter(user.name, serverName) });
-    if (who instanceof Response) return who;
+  const progress = (c: Context<ScopedEnv>) => {
+    const user = c.get("user");
+    const serverName = c.req.param("server") ?? "";
     const server = store.getServer(user.id, serverName);
-    if (!server) return apiError(c, 404, `${user.name} has no server named '${serverName}'`);
+    if (!server) refuse(404, `${user.name} has no server named '${serverName}'`);
     return progressStream(c, hub, user, server);
   };
-  api.get("/users/:name/server/progress", progressRoute(false));
-  api.get("/users/:name/servers/:server/progress", progressRoute(true));
+  api.get("/users/:name/server/progress", scoped("read:servers", "server"), progress);
+  api.get("/users/:name/servers/:server/progress", scoped("read:servers", "server"), progress);
 
   // ---- tokens
 
-  api.get("/users/:name/tokens", (c) => {
-    const r = onUser(c, "read:tokens");
-    if (r instanceof Response) return r;
-    const { user } = r;
+  api.get("/users/:name/tokens", scoped("read:tokens", "user"), (c) => {
+    const user = c.get("user");
     return c.json({ api_tokens: store.listTokens(user.id).map((t) => tokenModel(t, user.name)) });
   });
 
-  api.post("/users/:name/tokens", async (c) => {
-    const r = onUser(c, "tokens");
-    if (r instanceof Response) return r;
-    const { user, who } = r;
-    const raw = await jsonBody(c);
-    const req = TokenRequest.safeParse(raw ?? {});
-    if (!req.success) return apiError(c, 400, req.error.issues.map((i) => `${i.path.join(".") || "body"}: ${i.message}`).join("; "));
-    const minted = mintToken(hub, who, user, {
-      scopes: req.data.scopes,
-      expiresInS: req.data.expires_in ?? null,
-      note: req.data.note ?? (who.user.id === user.id ? "Requested via api" : `Requested via api by user ${who.user.name}`),
-    });
-    if (!minted.ok) return apiError(c, minted.status, minted.message);
-    const { token, row } = minted;
-    return c.json({ ...tokenModel(row, user.name), token }, 201);
-  });
+  api.post(
+    "/users/:name/tokens",
+    scoped("tokens", "user"),
+    // A body that is not JSON at all keeps the message it has always had.
+    jsonBody(TokenRequest, (issues) =>
+      issues.length ? issues.map((i) => `${i.path.join(".") || "body"}: ${i.message}`).join("; ") : "body: Invalid input: expected object, received symbol",
+    ),
+    (c) => {
+      const who = c.get("who")!;
+      const user = c.get("user");
+      const req = c.req.valid("json");
+      const minted = mintToken(hub, who, user, {
+        scopes: req.scopes,
+        expiresInS: req.expires_in ?? null,
+        note: req.note ?? (who.user.id === user.id ? "Requested via api" : `Requested via api by user ${who.user.name}`),
+      });
+      if (!minted.ok) refuse(minted.status, minted.message);
+      const { token, row } = minted;
+      return c.json({ ...tokenModel(row, user.name), token }, 201);
+    },
+  );
 
-  const tokenById = (c: Context<HubEnv>, user: UserRow) => {
+  /** The path's token, if it is the path user's; else 404. */
+  const tokenById = (c: Context<ScopedEnv>) => {
     const m = /^a(\d+)$/.exec(c.req.param("id") ?? "");
     const t = m ? store.getToken(Number(m[1])) : undefined;
-    return t && t.user_id === user.id ? t : undefined;
+    if (!t || t.user_id !== c.get("user").id) refuse(404, `No such token: ${c.req.param("id")}`);
+    return t;
   };
 
-  api.get("/users/:name/tokens/:id", (c) => {
-    const r = onUser(c, "read:tokens");
-    if (r instanceof Response) return r;
-    const { user } = r;
-    const t = tokenById(c, user);
-    return t ? c.json(tokenModel(t, user.name)) : apiError(c, 404, `No such token: ${c.req.param("id")}`);
-  });
+  api.get("/users/:name/tokens/:id", scoped("read:tokens", "user"), (c) => c.json(tokenModel(tokenById(c), c.get("user").name)));
 
-  api.delete("/users/:name/tokens/:id", (c) => {
-    const r = onUser(c, "tokens");
-    if (r instanceof Response) return r;
-    const { user, who } = r;
-    const t = tokenById(c, user);
-    if (!t) return apiError(c, 404, `No such token: ${c.req.param("id")}`);
+  api.delete("/users/:name/tokens/:id", scoped("tokens", "user"), (c) => {
+    const user = c.get("user");
+    const t = tokenById(c);
     store.deleteToken(t.id);
-    hub.log.info("token revoked", { user: user.name, token_id: `a${t.id}`, by: who.user.name });
+    hub.log.info("token revoked", { user: user.name, token_id: `a${t.id}`, by: c.get("who")!.user.name });
     return c.body(null, 204);
   });
 
-  api.all("*", (c) => apiError(c, 404, `Not found: ${c.req.method} ${c.req.path}`));
+  api.all("*", (c) => refuse(404, `Not found: ${c.req.method} ${c.req.path}`));
   return api;
 }
 
 /** Spawn progress as server-sent events (spec §5.2): stored events, then live ones until the end. */
 export function progressStream(c: Context, hub: Hub, user: UserRow, server: ServerRow): Response {
   const status = hub.lifecycle.status(server);
-  const pending = status === "pending";
   const prefix = serverPrefix(user.name, server.name);
   if (status === "running") {
     const url = hub.store.spawnEvents(server.id, server.spawn_id).reverse().find((e) => (e as ProgressEvent).ready) as ProgressEvent | undefined;
-    return sse([url ?? { progress: 100, ready: true, message: `Server ready at ${prefix}`, url: prefix }], undefined);
+    return sse(c, [url ?? { progress: 100, ready: true, message: `Server ready at ${prefix}`, url: prefix }]);
   }
-  if (!pending) {
+  if (status !== "pending") {
     const past = hub.store.spawnEvents(server.id, server.spawn_id) as ProgressEvent[];
-    if (server.failure && past.some((e) => e.failed)) return sse(past, undefined);
-    return apiError(c, 400, `${user.name} is not starting...`);
+    if (server.failure && past.some((e) => e.failed)) return sse(c, past);
+    refuse(400, `${user.name} is not starting...`);
   }
-  return sse(undefined, (push, end) => {
+  return sse(c, undefined, (push, end) => {
     const sub = hub.lifecycle.progress(server.id, (ev) => {
       push(ev);
       if (ev.ready || ev.failed) end();
@@ -350,42 +332,41 @@ export function progressStream(c: Context, hub: Hub, user: UserRow, server: Serv
   });
 }
 
-function sse(
-  events: object[] | undefined,
-  live: ((push: (ev: object) => void, end: () => void) => () => void) | undefined,
-): Response {
-  const enc = new TextEncoder();
-  let cleanup: (() => void) | undefined;
-  let keepAlive: NodeJS.Timeout | undefined;
-  const body = new ReadableStream<Uint8Array>({
-    start(controller) {
-      let closed = false;
+const KEEP_ALIVE_MS = 8000;
+
+/**
+ * `events` and the end, or live events: `live` subscribes, pushes and calls `end` after the last, and returns
+ * its unsubscribe, called at the end or when the client goes away. Like JupyterHub: "\n\n" first and every
+ * 8 s (a proxy may hold back a response until its first bytes, or close an idle one), each event one
+ * `data: {json}` line.
+ */
+function sse(c: Context, events: object[] | undefined, live?: (push: (ev: object) => void, end: () => void) => () => void): Response {
+  c.header("X-Accel-Buffering", "no");
+  return streamSSE(c, async (stream) => {
+    // Writes wait for the client to read; a chain keeps them in order without holding up the pushes.
+    let writes = stream.write("\n\n").then(() => undefined);
+    const queue = (write: () => Promise<unknown>) => {
+      writes = writes.then(write).then(() => undefined);
+    };
+    const send = (ev: object) => queue(() => stream.writeSSE({ data: JSON.stringify(ev) }));
+    if (!live) {
+      (events ?? []).forEach(send);
+      return writes;
+    }
+    await new Promise<void>((resolve) => {
+      let done = false;
+      let unsubscribe: (() => void) | undefined;
+      const keepAlive = setInterval(() => queue(() => stream.write("\n\n")), KEEP_ALIVE_MS);
       const end = () => {
-        if (closed) return;
-        closed = true;
+        if (done) return;
+        done = true;
         clearInterval(keepAlive);
-        cleanup?.();
-        controller.close();
+        unsubscribe?.();
+        void writes.then(resolve);
       };
-      const push = (ev: object) => {
-        if (!closed) controller.enqueue(enc.encode(`data: ${JSON.stringify(ev)}\n\n`));
-      };
-      controller.enqueue(enc.encode("\n\n"));
-      if (events) {
-        events.forEach(push);
-        end();
-        return;
-      }
-      keepAlive = setInterval(() => !closed && controller.enqueue(enc.encode("\n\n")), 8000);
-      cleanup = live!(push, end);
-    },
-    cancel() {
-      clearInterval(keepAlive);
-      cleanup?.();
-    },
-  });
-  return new Response(body, {
-    headers: { "Content-Type": "text/event-stream", "Cache-Control": "no-cache", "X-Accel-Buffering": "no" },
+      stream.onAbort(end);
+      unsubscribe = live((ev) => !done && send(ev), end);
+      if (done) unsubscribe();
+    });
   });
 }
-
