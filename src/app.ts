@@ -31,7 +31,7 @@ export function createHubApp(hub: Hub, login: LoginOptions = {}): Hono<HubEnv> {
   const version = (c: Context) => c.json({ version: hub.config().jupyterhub_version });
   app.get("/hub/api", version);
   app.get("/hub/api/", version);
-  app.route("/hub/api/oauth2", oauthProvider(hub, errorPage));
+  app.route("/hub/api/oauth2", oauthProvider(hub));
   app.route("/hub/api", hubApi(hub));
   app.get("/hub", (c) => c.redirect(`/hub/${new URL(c.req.url).search}`, 302));
   app.get("/hub/", (c) => c.redirect(c.get("who") ? "/hub/home" : "/hub/login", 302));

@@ -1,13 +1,16 @@
 // The hub as OAuth 2 provider for single-user servers (compatibility spec §3): authorization-code flow,
 // client secret = the server's API token, single-use five-minute codes, optional PKCE S256.
 import { createHash } from "node:crypto";
-import { Hono, type Context } from "hono";
+import { Hono, type Context, type MiddlewareHandler } from "hono";
+import { HTTPException } from "hono/http-exception";
+import { validator } from "hono/validator";
 import { z } from "zod";
 import { serverFilter } from "../names.js";
 import { hasScope } from "../scopes.js";
 import { safeEqual, sha256 } from "../secrets.js";
 import { limitBody } from "./body-limit.js";
 import type { Hub, HubEnv } from "./context.js";
+import { refusePage } from "./refuse.js";
 
 const CODE_TTL_MS = 5 * 60_000;
 const TOKEN_BODY_MAX = 8 * 1024;
@@ -47,38 +50,47 @@ function basicCredentials(header: string | undefined): { id: string; secret: str
   }
 }
 
-export type ErrorPage = (c: Context, status: number, message: string) => Response | Promise<Response>;
-
-function oauthError(c: Context, status: number, error: string, description?: string): Response {
+/** Ends the request with OAuth's error answer (RFC 6749 §5.2), not the hub API's {status, message}. */
+function oauthError(c: Context, status: number, error: string, description?: string): never {
   c.header("Cache-Control", "no-store");
-  return c.json({ error, ...(description ? { error_description: description } : {}) }, status as 400);
+  throw new HTTPException(status as 400, { res: c.json({ error, ...(description ? { error_description: description } : {}) }, status as 400) });
 }
 
-export function oauthProvider(hub: Hub, errorPage: ErrorPage): Hono<HubEnv> {
+/** Authorizing is a browser's step: without a session, log in first and come back. */
+const browserSession: MiddlewareHandler<HubEnv> = async (c, next) => {
+  if (c.get("who")?.via === "session") return next();
+  const self = new URL(c.req.url);
+  return c.redirect(`/hub/login?next=${encodeURIComponent(self.pathname + self.search)}`, 302);
+};
+
+export function oauthProvider(hub: Hub): Hono<HubEnv> {
   const app = new Hono<HubEnv>();
   const { store } = hub;
 
-  app.get("/authorize", (c) => {
-    const who = c.get("who");
-    if (!who || who.via !== "session") {
-      const self = new URL(c.req.url);
-      return c.redirect(`/hub/login?next=${encodeURIComponent(self.pathname + self.search)}`, 302);
+  // Its refusals are pages, for the person whose browser followed the link. A parameter given twice
+  // (RFC 6749 §3.1: must not be) fails the schema.
+  const authorizeQuery = validator("query", (value) => {
+    const q = AuthorizeQuery.safeParse(value);
+    if (!q.success) refusePage(400, "This login link is malformed (missing or invalid client_id, state or PKCE parameters).");
+    return q.data;
+  });
+
+  app.get("/authorize", browserSession, authorizeQuery, (c) => {
+    const who = c.get("who")!;
+    const q = c.req.valid("query");
+    const client = store.getOAuthClient(q.client_id);
+    if (!client) refusePage(400, `No such OAuth client: ${q.client_id}. Is the server still running?`);
+    if (q.redirect_uri !== undefined && q.redirect_uri !== client.redirect_uri) {
+      refusePage(400, "The redirect_uri does not match the one registered for this server.");
     }
-    const q = AuthorizeQuery.safeParse(c.req.query());
-    if (!q.success) return errorPage(c, 400, "This login link is malformed (missing or invalid client_id, state or PKCE parameters).");
-    const client = store.getOAuthClient(q.data.client_id);
-    if (!client) return errorPage(c, 400, `No such OAuth client: ${q.data.client_id}. Is the server still running?`);
-    if (q.data.redirect_uri !== undefined && q.data.redirect_uri !== client.redirect_uri) {
-      return errorPage(c, 400, "The redirect_uri does not match the one registered for this server.");
-    }
-    if (q.data.response_type !== undefined && q.data.response_type !== "code") return errorPage(c, 400, "Only response_type=code is supported.");
-    if (q.data.code_challenge && (q.data.code_challenge_method ?? "plain") !== "S256") return errorPage(c, 400, "Only PKCE S256 is supported.");
+    if (q.response_type !== undefined && q.response_type !== "code") refusePage(400, "Only response_type=code is supported.");
+    if (q.code_challenge && (q.code_challenge_method ?? "plain") !== "S256") refusePage(400, "Only PKCE S256 is supported.");
     const server = client.server_id !== null ? store.getServerById(client.server_id) : undefined;
     const owner = server && store.getUserById(server.user_id);
-    if (!server || !owner) return errorPage(c, 400, "This OAuth client no longer belongs to a server.");
+    if (!server || !owner) refusePage(400, "This OAuth client no longer belongs to a server.");
     const filter = serverFilter(owner.name, server.name);
     if (!hasScope(who.scopes, "access:servers", { server: filter })) {
-      return errorPage(c, 403, `You do not have permission to access Server at ${client.redirect_uri.replace(/oauth_callback$/, "")}`);
+      refusePage(403, `You do not have permission to access Server at ${client.redirect_uri.replace(/oauth_callback$/, "")}`);
     }
     const scopes = [`access:servers!server=${filter}`, `read:users:groups!user=${who.user.name}`, `read:users:name!user=${who.user.name}`];
     const code = store.createOAuthCode({
@@ -87,11 +99,11 @@ export function oauthProvider(hub: Hub, errorPage: ErrorPage): Hono<HubEnv> {
       scopes: JSON.stringify(scopes),
       redirect_uri: client.redirect_uri,
       session_id: who.session!.public_id,
-      code_challenge: q.data.code_challenge ?? null,
+      code_challenge: q.code_challenge ?? null,
       expires_at: Date.now() + CODE_TTL_MS,
     });
     const target = new URLSearchParams({ code });
-    if (q.data.state !== undefined) target.set("state", q.data.state);
+    if (q.state !== undefined) target.set("state", q.state);
     const sep = client.redirect_uri.includes("?") ? "&" : "?";
     return c.redirect(`${client.redirect_uri}${sep}${target.toString()}`, 302);
   });
@@ -99,29 +111,29 @@ export function oauthProvider(hub: Hub, errorPage: ErrorPage): Hono<HubEnv> {
   // The form is a code, a secret, a redirect URI and a PKCE verifier: a few hundred bytes.
   app.post("/token", limitBody(() => TOKEN_BODY_MAX), async (c) => {
     const type = (c.req.header("content-type") ?? "").split(";")[0]!.trim().toLowerCase();
-    if (type !== "application/x-www-form-urlencoded") return oauthError(c, 400, "unsupported_grant_type", "the body must be form-encoded");
+    if (type !== "application/x-www-form-urlencoded") oauthError(c, 400, "unsupported_grant_type", "the body must be form-encoded");
     // A client that authenticates with HTTP Basic is checked before its body is read.
     const basic = basicCredentials(c.req.header("authorization"));
-    if (basic === "malformed") return oauthError(c, 401, "invalid_client", "malformed Basic credentials");
+    if (basic === "malformed") oauthError(c, 401, "invalid_client", "malformed Basic credentials");
     const authenticate = (id: string | undefined, secret: string | undefined) => {
       const client = id ? store.getOAuthClient(id) : undefined;
       return client && secret && safeEqual(sha256(secret), client.secret_hash) ? client : undefined;
     };
     let client = basic ? authenticate(basic.id, basic.secret) : undefined;
-    if (basic && !client) return oauthError(c, 401, "invalid_client");
+    if (basic && !client) oauthError(c, 401, "invalid_client");
     const form = TokenForm.safeParse(Object.fromEntries(new URLSearchParams(await c.req.text())));
-    if (!form.success) return oauthError(c, 400, "invalid_request");
+    if (!form.success) oauthError(c, 400, "invalid_request");
     client ??= authenticate(form.data.client_id, form.data.client_secret);
-    if (!client) return oauthError(c, 401, "invalid_client");
-    if (basic && form.data.client_id !== undefined && form.data.client_id !== client.id) return oauthError(c, 400, "invalid_request", "client_id does not match the Basic credentials");
-    if (form.data.grant_type !== "authorization_code") return oauthError(c, 400, "unsupported_grant_type");
+    if (!client) oauthError(c, 401, "invalid_client");
+    if (basic && form.data.client_id !== undefined && form.data.client_id !== client.id) oauthError(c, 400, "invalid_request", "client_id does not match the Basic credentials");
+    if (form.data.grant_type !== "authorization_code") oauthError(c, 400, "unsupported_grant_type");
     const code = form.data.code ? store.consumeOAuthCode(form.data.code) : undefined;
-    if (!code || code.client_id !== client.id) return oauthError(c, 400, "invalid_grant");
-    if (form.data.redirect_uri !== undefined && form.data.redirect_uri !== client.redirect_uri) return oauthError(c, 400, "invalid_grant", "redirect_uri mismatch");
+    if (!code || code.client_id !== client.id) oauthError(c, 400, "invalid_grant");
+    if (form.data.redirect_uri !== undefined && form.data.redirect_uri !== client.redirect_uri) oauthError(c, 400, "invalid_grant", "redirect_uri mismatch");
     if (code.code_challenge) {
       const verifier = form.data.code_verifier;
       const computed = verifier ? createHash("sha256").update(verifier).digest("base64url") : "";
-      if (!verifier || !safeEqual(computed, code.code_challenge)) return oauthError(c, 400, "invalid_grant", "PKCE verification failed");
+      if (!verifier || !safeEqual(computed, code.code_challenge)) oauthError(c, 400, "invalid_grant", "PKCE verification failed");
     }
     const scopes = JSON.parse(code.scopes) as string[];
     const { token } = store.createToken({
