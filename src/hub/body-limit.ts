@@ -20,6 +20,8 @@ export function bodyTooLarge(err: unknown): BodyTooLarge | undefined {
 
 export function limitBody(maxBytes: () => number): MiddlewareHandler {
   return async (c, next) => {
+    // GET and HEAD carry no body; asking the node adapter's request for one would build a full web Request.
+    if (c.req.method === "GET" || c.req.method === "HEAD") return next();
     const raw = c.req.raw;
     if (!raw.body) return next();
     const max = maxBytes();
