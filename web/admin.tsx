@@ -1,6 +1,6 @@
 // /hub/admin: every user and server at a glance, with the actions an admin needs (start and stop any
 // server, block and unblock users). Changes are plain POST forms carrying the session's CSRF token.
-import { Hono, type Context } from "hono";
+import { Hono } from "hono";
 import { raw } from "hono/html";
 import { z } from "zod";
 import type { Profile } from "../src/config/schema.js";
@@ -10,7 +10,8 @@ import { profilesFor } from "../src/profiles.js";
 import { hasScope } from "../src/scopes.js";
 import type { ServerRow, UserRow } from "../src/store/store.js";
 import { isoZ } from "../src/time.js";
-import { errorPage, Layout, pageUser, PostButton, postedForm, type PageUser } from "./layout.js";
+import { Layout, pageUser, PostButton, postedForm, type PageUser } from "./layout.js";
+import { refuse } from "../src/hub/refuse.js";
 import { serverPath } from "../src/names.js";
 import { chosenProfile, profileTitle, when } from "./pages.js";
 
@@ -122,7 +123,10 @@ export function adminPages(hub: Hub): Hono<HubEnv> {
   const app = new Hono<HubEnv>();
   const { store, lifecycle } = hub;
 
-  app.use("*", async (c, next) => (isAdmin(c.get("who")!) ? next() : errorPage(c, 403, "Only hub admins may use the admin page.")));
+  app.use("*", async (c, next) => {
+    if (!isAdmin(c.get("who")!)) refuse(403, "Only hub admins may use the admin page.");
+    await next();
+  });
 
   const serverOf = async (s: ServerRow): Promise<AdminServer> => ({
     name: s.name,
@@ -150,13 +154,12 @@ export function adminPages(hub: Hub): Hono<HubEnv> {
     return c.html(<AdminPage user={pageUser(who)!} xsrf={who.session?.csrf ?? ""} users={users} allProfiles={hub.config().spawner.profiles} />);
   });
 
+  const targetForm = postedForm(hub, Target);
   /** The user (and their existing server, or the default one) a posted action names. */
-  const posted = async (c: Context<HubEnv>) => {
-    const form = await postedForm(c, hub, Target);
-    if (form instanceof Response) return form;
+  const posted = (form: z.output<typeof Target>) => {
     const user = store.getUser(form.user);
-    if (!user) return errorPage(c, 404, `No such user: ${form.user}`);
-    if (form.server && !SERVER_NAME.test(form.server)) return errorPage(c, 400, `Invalid server name: ${form.server}`);
+    if (!user) refuse(404, `No such user: ${form.user}`);
+    if (form.server && !SERVER_NAME.test(form.server)) refuse(400, `Invalid server name: ${form.server}`);
     return { user, server: store.getServer(user.id, form.server), serverName: form.server };
   };
 
@@ -164,35 +167,32 @@ export function adminPages(hub: Hub): Hono<HubEnv> {
   const stopInBackground = (user: UserRow, server: ServerRow) =>
     void lifecycle.stop(user, server).catch((err: unknown) => hub.log.error("stopping a server failed", { user: user.name, server: server.name, error: err }));
 
-  app.post("/start", async (c) => {
-    const t = await posted(c);
-    if (t instanceof Response) return t;
-    if (t.user.blocked) return errorPage(c, 400, `${t.user.name} is blocked; unblock them first.`);
+  app.post("/start", targetForm, (c) => {
+    const t = posted(c.req.valid("form"));
+    if (t.user.blocked) refuse(400, `${t.user.name} is blocked; unblock them first.`);
     // Named servers are made by their owners; an admin only starts ones that exist.
-    if (t.serverName && !t.server) return errorPage(c, 404, `${t.user.name} has no server named ${t.serverName}.`);
+    if (t.serverName && !t.server) refuse(404, `${t.user.name} has no server named ${t.serverName}.`);
     // The profile it last used if its owner may still use it, else (none asked for) their default; the
     // lifecycle resolves it.
     const last = t.server && chosenProfile(t.server);
     const keep = last ? profilesFor(hub.config(), t.user.name).some((p) => p.name === last) : false;
     const started = lifecycle.start(t.user, t.serverName, keep ? { profile: last } : {});
-    if (!started.ok) return errorPage(c, started.status, started.message);
+    if (!started.ok) refuse(started.status, started.message);
     hub.log.info("server started by admin", { user: t.user.name, server: t.serverName, by: c.get("who")!.user.name });
     return c.redirect("/hub/admin", 303);
   });
 
-  app.post("/stop", async (c) => {
-    const t = await posted(c);
-    if (t instanceof Response) return t;
+  app.post("/stop", targetForm, (c) => {
+    const t = posted(c.req.valid("form"));
     if (t.server) stopInBackground(t.user, t.server);
     hub.log.info("server stopped by admin", { user: t.user.name, server: t.serverName, by: c.get("who")!.user.name });
     return c.redirect("/hub/admin", 303);
   });
 
-  app.post("/block", async (c) => {
-    const t = await posted(c);
-    if (t instanceof Response) return t;
+  app.post("/block", targetForm, (c) => {
+    const t = posted(c.req.valid("form"));
     const who = c.get("who")!;
-    if (t.user.id === who.user.id) return errorPage(c, 400, "You cannot block yourself.");
+    if (t.user.id === who.user.id) refuse(400, "You cannot block yourself.");
     store.setBlocked(t.user.id, true);
     const { sessions, tokens } = store.revokeUserAccess(t.user.id);
     for (const s of store.listServers(t.user.id)) if (lifecycle.status(s) !== "stopped") stopInBackground(t.user, s);
@@ -200,9 +200,8 @@ export function adminPages(hub: Hub): Hono<HubEnv> {
     return c.redirect("/hub/admin", 303);
   });
 
-  app.post("/unblock", async (c) => {
-    const t = await posted(c);
-    if (t instanceof Response) return t;
+  app.post("/unblock", targetForm, (c) => {
+    const t = posted(c.req.valid("form"));
     store.setBlocked(t.user.id, false);
     hub.log.info("user unblocked by admin", { user: t.user.name, by: c.get("who")!.user.name });
     return c.redirect("/hub/admin", 303);

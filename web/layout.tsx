@@ -1,11 +1,12 @@
 // The page frame every hub page shares, the error page, and the two things every page handler needs:
 // who is asking (for the header) and a POSTed form checked against the session's CSRF token.
-import type { Context } from "hono";
+import type { Context, MiddlewareHandler } from "hono";
 import type { Child } from "hono/jsx";
 import type { ZodType } from "zod";
 import type { Hub, HubEnv, Who } from "../src/hub/context.js";
 import { bodyTooLarge } from "../src/hub/body-limit.js";
 import { csrfProblem } from "../src/hub/identify.js";
+import { refuse } from "../src/hub/refuse.js";
 
 export interface PageUser {
   name: string;
@@ -92,18 +93,23 @@ export function PostButton(props: { action: string; xsrf: string; class?: string
 }
 
 /**
- * The fields of a POSTed form from a logged-in browser, or the error page refusing it: a wrong or missing
- * `_xsrf` (or a foreign Origin) is 403, an unreadable body or fields that fail `schema` are 400.
+ * The fields of a POSTed form from a logged-in browser, for `c.req.valid("form")`, or the error page refusing
+ * it: a wrong or missing `_xsrf` (or a foreign Origin) is 403, an unreadable body or fields that fail
+ * `schema` are 400. (Not hono/validator's "form" target: it would answer a body over the cap with a 400
+ * instead of the 413.)
  */
-export async function postedForm<T>(c: Context<HubEnv>, hub: Hub, schema: ZodType<T>): Promise<T | Response> {
-  const body = await c.req.parseBody().catch((err: unknown) => {
-    if (bodyTooLarge(err)) throw err;
-    return undefined;
-  });
-  if (!body) return errorPage(c, 400, "The form could not be read. Reload the page and try again.");
-  const bad = csrfProblem(c, c.get("who")!, hub.config().public_url, typeof body._xsrf === "string" ? body._xsrf : "");
-  if (bad) return errorPage(c, 403, `Refused: ${bad}. Reload the page and try again.`);
-  const form = schema.safeParse(body);
-  if (!form.success) return errorPage(c, 400, "The form was incomplete. Reload the page and try again.");
-  return form.data;
+export function postedForm<T>(hub: Hub, schema: ZodType<T>): MiddlewareHandler<HubEnv, string, { in: { form: unknown }; out: { form: T } }> {
+  return async (c, next) => {
+    const body = await c.req.parseBody().catch((err: unknown) => {
+      if (bodyTooLarge(err)) throw err;
+      return undefined;
+    });
+    if (!body) refuse(400, "The form could not be read. Reload the page and try again.");
+    const bad = csrfProblem(c, c.get("who")!, hub.config().public_url, typeof body._xsrf === "string" ? body._xsrf : "");
+    if (bad) refuse(403, `Refused: ${bad}. Reload the page and try again.`);
+    const form = schema.safeParse(body);
+    if (!form.success) refuse(400, "The form was incomplete. Reload the page and try again.");
+    c.req.addValidatedData("form", form.data as Record<string, unknown>);
+    await next();
+  };
 }

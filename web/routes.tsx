@@ -3,6 +3,7 @@ import type { Context } from "hono";
 import { Hono } from "hono";
 import { z } from "zod";
 import { safeNext } from "../auth/next.js";
+import { refuse } from "../src/hub/refuse.js";
 import { endSession } from "../src/hub/session.js";
 import type { Config } from "../src/config/schema.js";
 import type { Hub, HubEnv } from "../src/hub/context.js";
@@ -87,16 +88,16 @@ export function pages(hub: Hub): Hono<HubEnv> {
   });
 
   /** The user and server a /hub/spawn/… style path names, checked against the caller's scopes. */
-  const target = (c: Context<HubEnv>, scope: string): { owner: UserRow; serverName: string } | Response | Promise<Response> => {
+  const target = (c: Context<HubEnv>, scope: string): { owner: UserRow; serverName: string } => {
     const who = c.get("who")!;
     const ownerName = c.req.param("user") ?? who.user.name;
     const serverName = c.req.param("server") ?? "";
     const owner = store.getUser(ownerName);
-    if (!owner) return errorPage(c, 404, `No such user: ${ownerName}`);
+    if (!owner) refuse(404, `No such user: ${ownerName}`);
     if (!hasScope(who.scopes, scope, { server: serverFilter(owner.name, serverName) })) {
-      return errorPage(c, 403, `You may not manage ${owner.name}'s servers.`);
+      refuse(403, `You may not manage ${owner.name}'s servers.`);
     }
-    if (serverName && !SERVER_NAME.test(serverName)) return errorPage(c, 400, `Invalid server name: ${serverName}`);
+    if (serverName && !SERVER_NAME.test(serverName)) refuse(400, `Invalid server name: ${serverName}`);
     return { owner, serverName };
   };
 
@@ -112,7 +113,7 @@ export function pages(hub: Hub): Hono<HubEnv> {
     if (status === "running") return c.redirect(next, 302);
     if (status !== "pending") {
       const started = lifecycle.start(owner, serverName, profile ? { profile } : {});
-      if (!started.ok) return errorPage(c, started.status, started.message);
+      if (!started.ok) refuse(started.status, started.message);
     }
     return c.redirect(pendingUrl(owner.name, serverName, next), 302);
   };
@@ -122,9 +123,8 @@ export function pages(hub: Hub): Hono<HubEnv> {
   // goes on to a running server, to the progress of a starting one, or shows the start form, which POSTs
   // with the CSRF token.
   for (const path of ["/spawn", "/spawn/:user", "/spawn/:user/:server"]) {
-    app.get(path, async (c) => {
-      const t = await target(c, "servers");
-      if (t instanceof Response) return t;
+    app.get(path, (c) => {
+      const t = target(c, "servers");
       const who = c.get("who")!;
       const next = safeNext(c.req.query("next"), serverPrefix(t.owner.name, t.serverName));
       const server = store.getServer(t.owner.id, t.serverName);
@@ -135,29 +135,23 @@ export function pages(hub: Hub): Hono<HubEnv> {
         <NotRunningPage user={pageUser(who)!} owner={t.owner.name} serverName={t.serverName} next={next} xsrf={who.session?.csrf ?? ""} profiles={choosable(hub.config(), t.owner.name)} />,
       );
     });
-    app.post(path, async (c) => {
-      const form = await postedForm(c, hub, Form);
-      if (form instanceof Response) return form;
-      const t = await target(c, "servers");
-      if (t instanceof Response) return t;
+    app.post(path, postedForm(hub, Form), (c) => {
+      const form = c.req.valid("form");
+      const t = target(c, "servers");
       return startOrShow(c, t.owner, t.serverName, form.next, form.profile);
     });
   }
 
-  app.post("/spawn-named", async (c) => {
-    const form = await postedForm(c, hub, Form);
-    if (form instanceof Response) return form;
+  app.post("/spawn-named", postedForm(hub, Form), (c) => {
+    const form = c.req.valid("form");
     const name = (form.server_name ?? "").trim().toLowerCase();
-    if (!SERVER_NAME.test(name)) return errorPage(c, 400, "A server name is 1–64 lower-case letters, digits, '.', '_' or '-'.");
+    if (!SERVER_NAME.test(name)) refuse(400, "A server name is 1–64 lower-case letters, digits, '.', '_' or '-'.");
     return startOrShow(c, c.get("who")!.user, name, undefined, form.profile);
   });
 
   for (const path of ["/stop/:user", "/stop/:user/:server"]) {
-    app.post(path, async (c) => {
-      const form = await postedForm(c, hub, Form);
-      if (form instanceof Response) return form;
-      const t = await target(c, "delete:servers");
-      if (t instanceof Response) return t;
+    app.post(path, postedForm(hub, Form), async (c) => {
+      const t = target(c, "delete:servers");
       const server = store.getServer(t.owner.id, t.serverName);
       if (server) await settledWithin(lifecycle.stop(t.owner, server), 10_000);
       return c.redirect("/hub/home", 303);
@@ -165,9 +159,8 @@ export function pages(hub: Hub): Hono<HubEnv> {
   }
 
   for (const path of ["/spawn-pending/:user", "/spawn-pending/:user/:server"]) {
-    app.get(path, async (c) => {
-      const t = await target(c, "read:servers");
-      if (t instanceof Response) return t;
+    app.get(path, (c) => {
+      const t = target(c, "read:servers");
       const who = c.get("who")!;
       const prefix = serverPrefix(t.owner.name, t.serverName);
       const next = safeNext(c.req.query("next"), prefix);

@@ -2,15 +2,16 @@
 // POST that made it; the store keeps only its hash. Tokens the hub made for their servers (the server's
 // own token, and OAuth tokens browsers got to open a server) are listed read-only: they end when the
 // server stops or the browser session ends, and revoking one by hand would only break a running server.
-import { Hono, type Context } from "hono";
+import { Hono, type MiddlewareHandler } from "hono";
 import { raw } from "hono/html";
 import { z } from "zod";
 import type { Hub, HubEnv } from "../src/hub/context.js";
+import { refuse } from "../src/hub/refuse.js";
 import { mintToken } from "../src/hub/tokens.js";
 import { hasScope } from "../src/scopes.js";
 import type { TokenRow } from "../src/store/store.js";
 import { isoZ } from "../src/time.js";
-import { errorPage, Layout, pageUser, PostButton, postedForm, type PageUser } from "./layout.js";
+import { Layout, pageUser, PostButton, postedForm, type PageUser } from "./layout.js";
 import { when } from "./pages.js";
 
 const EXPIRY: Record<string, { label: string; seconds: number | null }> = {
@@ -178,38 +179,36 @@ export function tokenPages(hub: Hub): Hono<HubEnv> {
   const { store } = hub;
 
   // The same scopes the token API asks for: an API token that may only read cannot mint one that may write.
-  const allowed = (c: Context<HubEnv>, scope: string) => hasScope(c.get("who")!.scopes, scope, { user: c.get("who")!.user.name });
+  const allowed = (scope: string, refusal: string): MiddlewareHandler<HubEnv> => async (c, next) => {
+    if (!hasScope(c.get("who")!.scopes, scope, { user: c.get("who")!.user.name })) refuse(403, refusal);
+    await next();
+  };
 
-  app.get("/", (c) => {
-    if (!allowed(c, "read:tokens")) return errorPage(c, 403, "You may not see this account's tokens.");
+  app.get("/", allowed("read:tokens", "You may not see this account's tokens."), (c) => {
     const who = c.get("who")!;
     return c.html(<TokensPage user={pageUser(who)!} xsrf={who.session?.csrf ?? ""} tokens={store.listTokens(who.user.id)} />);
   });
 
-  app.post("/", async (c) => {
-    if (!allowed(c, "tokens")) return errorPage(c, 403, "You may not create tokens.");
-    const form = await postedForm(c, hub, NewToken);
-    if (form instanceof Response) return form;
+  app.post("/", allowed("tokens", "You may not create tokens."), postedForm(hub, NewToken), (c) => {
+    const form = c.req.valid("form");
     const who = c.get("who")!;
     const minted = mintToken(hub, who, who.user, {
       scopes: TOKEN_PRESETS[form.scope]!.scopes(who.user.name),
       note: form.note,
       expiresInS: EXPIRY[form.expires]!.seconds,
     });
-    if (!minted.ok) return errorPage(c, minted.status, minted.message);
+    if (!minted.ok) refuse(minted.status, minted.message);
     const { token, row } = minted;
     // The only copy of the value: keep it out of every cache, and the back button's.
     c.header("Cache-Control", "no-store");
     return c.html(<NewTokenPage user={pageUser(who)!} token={token} row={row} />);
   });
 
-  app.post("/revoke", async (c) => {
-    if (!allowed(c, "tokens")) return errorPage(c, 403, "You may not revoke tokens.");
-    const form = await postedForm(c, hub, Revoke);
-    if (form instanceof Response) return form;
+  app.post("/revoke", allowed("tokens", "You may not revoke tokens."), postedForm(hub, Revoke), (c) => {
+    const form = c.req.valid("form");
     const who = c.get("who")!;
     const t = store.getToken(form.id);
-    if (t?.user_id !== who.user.id || t.kind !== "api") return errorPage(c, 404, "No such token.");
+    if (t?.user_id !== who.user.id || t.kind !== "api") refuse(404, "No such token.");
     store.deleteToken(t.id);
     hub.log.info("token revoked", { user: who.user.name, token_id: `a${t.id}`, via: "token page" });
     return c.redirect("/hub/token", 303);
