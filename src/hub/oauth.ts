@@ -67,10 +67,10 @@ export function oauthProvider(hub: Hub): Hono<HubEnv> {
   const app = new Hono<HubEnv>();
   const { store } = hub;
 
-  // Its refusals are pages, for the person whose browser followed the link. A parameter given twice
-  // (RFC 6749 §3.1: must not be) fails the schema.
-  const authorizeQuery = validator("query", (value) => {
-    const q = AuthorizeQuery.safeParse(value);
+  // Its refusals are pages, for the person whose browser followed the link. A parameter given twice counts
+  // once, as it always has (c.req.query(), not the validator's arrays for repeated names).
+  const authorizeQuery = validator("query", (_value, c) => {
+    const q = AuthorizeQuery.safeParse(c.req.query());
     if (!q.success) refusePage(400, "This login link is malformed (missing or invalid client_id, state or PKCE parameters).");
     return q.data;
   });
