@@ -204,7 +204,7 @@ export function createProxy(opts: ProxyOptions): RoutingProxy {
           RETRYABLE_METHODS.has(req.method ?? "") &&
           !hasBody(req);
         if (!retry) return failed(err, req, res, route);
-        log.debug("retrying on a fresh connection", { route: route.prefix, code: err.code });
+        log.debug("retrying on a fresh connection", { route: route.prefix, error_code: err.code });
         send(true);
       });
       // A client that goes away must not leave the upstream request (and its socket) behind.
@@ -223,7 +223,7 @@ export function createProxy(opts: ProxyOptions): RoutingProxy {
       method: req.method,
       path: pathOf(req.url),
       route: route.prefix,
-      code: err.code ?? err.message,
+      error_code: err.code ?? err.message,
     });
     if (err.code === "ECONNREFUSED") sinks.onUpstreamDown?.(route);
     if (res.headersSent) res.destroy();
@@ -251,7 +251,7 @@ export function createProxy(opts: ProxyOptions): RoutingProxy {
       log.warn("upstream websocket failed", {
         path: pathOf(req.url),
         route: route.prefix,
-        code: (err as NodeJS.ErrnoException).code ?? err.message,
+        error_code: (err as NodeJS.ErrnoException).code ?? err.message,
       });
     });
   }
@@ -259,7 +259,7 @@ export function createProxy(opts: ProxyOptions): RoutingProxy {
   // http-proxy rethrows errors nobody listens for. Per-call callbacks get upstream failures; this listener
   // only sees a websocket client's own socket failing (the client went away), which is routine.
   wsProxy.on("error", (err, _req, clientSide) => {
-    log.debug("proxy client connection failed", { code: (err as NodeJS.ErrnoException).code });
+    log.debug("proxy client connection failed", { error_code: (err as NodeJS.ErrnoException).code });
     clientSide.destroy();
   });
 

@@ -5,10 +5,10 @@ import { streamSSE } from "hono/streaming";
 import { z } from "zod";
 import type { ProgressEvent } from "../lifecycle.js";
 import { SERVER_NAME, USER_NAME, serverPrefix } from "../names.js";
-import { hasScope, scopeUsers } from "../scopes.js";
+import { scopeUsers } from "../scopes.js";
 import type { ServerRow, UserRow } from "../store/store.js";
 import { parseIso, settledWithin } from "../time.js";
-import type { Hub, HubEnv, Who } from "./context.js";
+import type { Hub, HubEnv } from "./context.js";
 import { csrfProblem } from "./identify.js";
 import { tokenModel, userModel } from "./models.js";
 import { jsonBody, notAuthorized, refuse, requireScope, type ScopedEnv } from "./refuse.js";
@@ -17,10 +17,6 @@ import { mintToken } from "./tokens.js";
 const PAGINATION = "application/jupyterhub-pagination+json";
 const SLOW_SPAWN_MS = 10_000;
 const SLOW_STOP_MS = 10_000;
-
-export function apiError(c: Context, status: number, message: string): Response {
-  return c.json({ status, message }, status as 400);
-}
 
 const ActivityBody = z
   .looseObject({
@@ -76,18 +72,6 @@ export function hubApi(hub: Hub): Hono<HubEnv> {
   /** The route's scope check; with a target, the user the path names is `c.get("user")` (404 before 403). */
   const scoped = (scope: string, target?: "user" | "server") => requireScope(hub, scope, target);
 
-  /**
-   * The user the path names, and the caller if it holds `scope` on that user (404 before 403, like
-   * JupyterHub): requireScope(…, "user") as a function, for handlers that call it.
-   */
-  const onUser = (c: Context<HubEnv>, scope: string): { user: UserRow; who: Who } | Response => {
-    const who = c.get("who")!;
-    const user = store.getUser(c.req.param("name") ?? "");
-    if (!user) return apiError(c, 404, `No such user: ${c.req.param("name")}`);
-    if (!hasScope(who.scopes, scope, { user: user.name })) return apiError(c, 403, notAuthorized(scope));
-    return { user, who };
-  };
-
   api.get("/user", (c) => {
     const who = c.get("who")!;
     const model = userModel(store, lifecycle, who.user, who.scopes);
@@ -104,13 +88,13 @@ export function hubApi(hub: Hub): Hono<HubEnv> {
   api.get("/users", (c) => {
     const who = c.get("who")!;
     const reach = scopeUsers(who.scopes, "list:users");
-    if (reach !== "all" && reach.size === 0) return apiError(c, 403, "Action is not authorized with current scopes; requires any of [list:users]");
+    if (reach !== "all" && reach.size === 0) refuse(403, notAuthorized("list:users"));
     const state = c.req.query("state");
     if (state !== undefined && state !== "active" && state !== "ready" && state !== "inactive") {
-      return apiError(c, 400, `Unrecognized state filter: '${state}'`);
+      refuse(400, `Unrecognized state filter: '${state}'`);
     }
     const page = PageQuery.safeParse({ offset: c.req.query("offset"), limit: c.req.query("limit"), name_filter: c.req.query("name_filter") });
-    if (!page.success) return apiError(c, 400, page.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; "));
+    if (!page.success) refuse(400, page.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; "));
     const paginated = (c.req.header("accept") ?? "").split(",").some((a) => a.trim().split(";")[0] === PAGINATION);
     const maxLimit = 200;
     const limit = Math.min(maxLimit, Math.max(1, page.data.limit ?? (paginated ? 50 : maxLimit)));
@@ -143,11 +127,9 @@ export function hubApi(hub: Hub): Hono<HubEnv> {
     return c.json({ items, _pagination: { offset, limit, total, next } });
   });
 
-  api.get("/users/:name", (c) => {
-    const r = onUser(c, "read:users:name");
-    if (r instanceof Response) return r;
-    const { user, who } = r;
-    return c.json(userModel(store, lifecycle, user, who.scopes, { includeStopped: c.req.query("include_stopped_servers") !== undefined }));
+  api.get("/users/:name", scoped("read:users:name", "user"), (c) => {
+    const who = c.get("who")!;
+    return c.json(userModel(store, lifecycle, c.get("user"), who.scopes, { includeStopped: c.req.query("include_stopped_servers") !== undefined }));
   });
 
   api.post(
