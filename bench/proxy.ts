@@ -5,22 +5,16 @@
 //   npm run build && npm run bench:proxy [-- --rounds 3 --only http,ws,start --no-pin ...]   (--help for all)
 //
 // Exit status: 0 when the bench ran (whether or not the targets were met), 1 when the bench itself broke.
-import { spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import http from "node:http";
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import { join, resolve } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { parseArgs } from "node:util";
 import { freePort } from "../src/ports.js";
+import { alive, boundedInt, CHP, CLI, cpuSeconds, Fatal, fmtInt, fmtMs, fmtRatio, fmtUs, foreignGroups, killGroup, launch, machineBusySeconds, medianRun, NODE, NOISY_OTHER_PCT, pct, pinning, type Proc, procs, request, ROOT, run, say, stop, table, tempDir, tempDirs, until, UPSTREAM } from "./common.js";
 
-const ROOT = resolve(import.meta.dirname, "../..");
-const CLI = join(ROOT, "dist/slicehub.js");
-const UPSTREAM = join(ROOT, "dist/bench/upstream.js");
 const WS_CLIENT = join(ROOT, "dist/bench/ws-client.js");
-const CHP = join(ROOT, "node_modules/configurable-http-proxy/bin/configurable-http-proxy");
-const NODE = process.execPath;
 const USER = "bench";
 const PREFIX = `/user/${USER}/`;
 
@@ -30,10 +24,6 @@ const WS = { size: 64, roundTrips: 2000, warmupTrips: 200, conns: 8, window: 64,
 const COLD_RUNS = 5;
 const COLD_POLL_MS = 5;
 const IDLE_WAIT_MS = 2_000;
-/** A run during which the rest of the machine used more than this (% of one core) is flagged as noisy. */
-const NOISY_OTHER_PCT = 25;
-const OUTPUT_KEEP = 16_384;
-const CLK_TCK = 100; // USER_HZ, what /proc/<pid>/stat counts in; 100 on every Linux this runs on
 
 // ---------------------------------------------------------------------------------------------- options
 
@@ -57,6 +47,7 @@ function parseOptions() {
   }
 }
 const { values: opts } = parseOptions();
+const { cpus, PIN, CLIENT_CPUS, SERVER_CPUS, pinned } = pinning(Boolean(opts["no-pin"]));
 if (opts.help) {
   process.stdout.write(
     "Usage: node dist/bench/proxy.js [options]   (npm run bench:proxy -- [options], after npm run build)\n" +
@@ -82,141 +73,24 @@ for (const part of PARTS) {
   }
 }
 
-function boundedInt(name: string, v: string | undefined, min: number, max: number): number {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < min || n > max) {
-    process.stderr.write(`bench: --${name} must be a whole number from ${min} to ${max}\n`);
-    process.exit(2);
-  }
-  return n;
-}
 
-// CPU placement. Three parties and two cores, so two of them share one. Clients (wrk, ws-client) get CPU 0
-// and the server side (upstream, slicehub, chp) gets the rest: the load generator never steals cycles from
-// what is measured, and every path gets the same server-side CPU budget. Direct, the upstream has that core to
-// itself; through a proxy, proxy and upstream split it, so a ratio says how much of the budget the proxy
-// leaves to the application. (Giving the proxy a core of its own instead would hand the proxied paths more
-// CPU than the direct one.) The upstream slicehub spawns inherits the daemon's affinity.
-const cpus = os.availableParallelism();
-const PIN = !opts["no-pin"] && cpus >= 2 && existsSync("/usr/bin/taskset");
-const CLIENT_CPUS = "0";
-const SERVER_CPUS = cpus > 2 ? `1-${cpus - 1}` : "1";
 
-function pinned(cpuList: string, argv: string[]): string[] {
-  return PIN ? ["/usr/bin/taskset", "-c", cpuList, ...argv] : argv;
-}
 
 // ---------------------------------------------------------------------------------------------- processes
 
-interface Proc {
-  name: string;
-  child: ChildProcess;
-  output: string;
-  exited: Promise<void>;
-}
 
-const procs = new Set<Proc>();
-const tempDirs = new Set<string>();
-/** Process groups we did not start ourselves but must not leave behind (the upstream slicehub spawned). */
-const foreignGroups = new Set<number>();
 
-/** Starts argv in its own process group (taskset execs, so the pid is the program's), keeping its output tail. */
-function launch(name: string, argv: string[], options: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): Proc {
-  const [cmd, ...args] = argv;
-  const child = spawn(cmd!, args, { cwd: options.cwd ?? ROOT, env: options.env ?? process.env, detached: true, stdio: ["ignore", "pipe", "pipe"] });
-  // A failed spawn (ENOENT) emits "error" and never "exit".
-  const p: Proc = { name, child, output: "", exited: new Promise((r) => (child.once("exit", () => r()), child.once("error", () => r()))) };
-  const keep = (d: Buffer) => {
-    p.output = (p.output + d.toString()).slice(-OUTPUT_KEEP);
-  };
-  child.stdout!.on("data", keep);
-  child.stderr!.on("data", keep);
-  child.once("error", (err) => keep(Buffer.from(`\n[spawn error: ${err.message}]\n`)));
-  procs.add(p);
-  void p.exited.then(() => procs.delete(p));
-  return p;
-}
 
-function alive(p: Proc): boolean {
-  return p.child.exitCode === null && p.child.signalCode === null;
-}
 
-function killGroup(pgid: number | undefined, signal: NodeJS.Signals): void {
-  if (!pgid || pgid <= 1) return;
-  try {
-    process.kill(-pgid, signal);
-  } catch {
-    // already gone
-  }
-}
 
-/** SIGTERM, wait (bounded), then SIGKILL the whole group. */
-async function stop(p: Proc, graceMs = 5_000): Promise<void> {
-  if (alive(p)) {
-    p.child.kill("SIGTERM");
-    await Promise.race([p.exited, sleep(graceMs)]);
-  }
-  killGroup(p.child.pid, "SIGKILL");
-}
 
-/** Runs argv to completion (bounded by timeoutMs) and returns its stdout; throws on failure. */
-async function run(name: string, argv: string[], timeoutMs: number): Promise<string> {
-  const p = launch(name, argv);
-  let stdout = "";
-  p.child.stdout!.on("data", (d: Buffer) => (stdout += d.toString()));
-  const timedOut = await Promise.race([p.exited.then(() => false), sleep(timeoutMs).then(() => true)]);
-  if (timedOut) {
-    killGroup(p.child.pid, "SIGKILL");
-    throw new Error(`${name} did not finish within ${timeoutMs / 1000} s:\n${p.output}`);
-  }
-  if (p.child.exitCode !== 0) throw new Error(`${name} failed (${p.child.exitCode ?? p.child.signalCode}):\n${p.output}`);
-  return stdout;
-}
 
-function tempDir(tag: string): string {
-  const d = mkdtempSync(join(os.tmpdir(), `slicehub-bench-${tag}-`));
-  tempDirs.add(d);
-  return d;
-}
 
 // ---------------------------------------------------------------------------------------------- http helpers
 
-interface Reply {
-  status: number;
-  body: string;
-}
 
-function request(url: string, init: { method?: string; headers?: Record<string, string>; body?: string; timeoutMs?: number } = {}): Promise<Reply> {
-  return new Promise((resolve, reject) => {
-    const req = http.request(url, { method: init.method ?? "GET", headers: init.headers, agent: false }, (res) => {
-      let body = "";
-      res.setEncoding("utf8");
-      res.on("data", (c: string) => (body += c));
-      res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
-      res.on("error", reject);
-    });
-    req.setTimeout(init.timeoutMs ?? 5_000, () => req.destroy(new Error(`timeout: ${url}`)));
-    req.on("error", reject);
-    req.end(init.body);
-  });
-}
 
-/** Thrown from an `until` check to stop waiting at once (other errors count as "not yet"). */
-class Fatal extends Error {}
 
-/** Polls until `check` is true; bounded by timeoutMs. */
-async function until(what: string, timeoutMs: number, everyMs: number, check: () => Promise<boolean>, onFail?: () => string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    const ok = await check().catch((err: unknown) => {
-      if (err instanceof Fatal) throw new Error(`${what}: ${err.message}${onFail ? `\n${onFail()}` : ""}`);
-      return false;
-    });
-    if (ok) return;
-    await sleep(everyMs);
-  }
-  throw new Error(`${what}: not within ${timeoutMs / 1000} s${onFail ? `\n${onFail()}` : ""}`);
-}
 
 // ---------------------------------------------------------------------------------------------- /proc
 
@@ -227,23 +101,7 @@ function rssMiB(pid: number | undefined): number {
   return Number(kb) / 1024;
 }
 
-/** utime + stime of a process (all its threads), in seconds; undefined once it is gone. */
-function cpuSeconds(pid: number | undefined): number | undefined {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    return (Number(f[11]) + Number(f[12])) / CLK_TCK;
-  } catch {
-    return undefined;
-  }
-}
 
-/** Busy seconds of all CPUs together since boot (iowait counts as idle). */
-function machineBusySeconds(): number {
-  const f = readFileSync("/proc/stat", "utf8").split("\n", 1)[0]!.trim().split(/\s+/).slice(1).map(Number);
-  const [user = 0, nice = 0, system = 0, , , irq = 0, softirq = 0, steal = 0] = f;
-  return (user + nice + system + irq + softirq + steal) / CLK_TCK;
-}
 
 /** Every process this bench started or adopted, and the bench itself. */
 function ourPids(): number[] {
@@ -589,28 +447,13 @@ async function startChp(upstreamPort: number): Promise<Chp> {
 
 // ---------------------------------------------------------------------------------------------- output
 
-const fmtInt = (n: number) => Math.round(n).toLocaleString("en-US");
-const fmtMs = (ms: number) => (ms < 1 ? `${(ms * 1000).toFixed(0)}µs` : ms < 100 ? `${ms.toFixed(2)}ms` : `${ms.toFixed(0)}ms`);
-const fmtUs = (us: number) => (us < 10 ? `${us.toFixed(1)}µs` : us < 1000 ? `${us.toFixed(0)}µs` : `${(us / 1000).toFixed(2)}ms`);
-const fmtRatio = (r: number) => (Number.isFinite(r) ? r.toFixed(2) : "n/a");
-const pct = (n: number | undefined) => (n === undefined ? "-" : `${n.toFixed(0)}%`);
 
-function table(header: string[], rows: string[][]): string {
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
-  const line = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join("  ");
-  return [line(header), line(widths.map((w) => "-".repeat(w))), ...rows.map(line)].join("\n");
-}
 
 /** CPU seconds the server side (upstream + proxy, if any) spent per request or message, in µs. */
 function serverCpuUs(cpu: Record<string, number>, perSecond: number): number {
   return (((cpu.upstream ?? 0) + (cpu.proxy ?? 0)) / 100 / perSecond) * 1e6;
 }
 
-/** The run whose key is the median (the lower middle one for an even count). */
-function medianRun<T>(runs: T[], key: (r: T) => number): T {
-  const sorted = [...runs].sort((a, b) => key(a) - key(b));
-  return sorted[(sorted.length - 1) >> 1]!;
-}
 
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
@@ -618,7 +461,6 @@ function median(xs: number[]): number {
   return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 }
 
-const say = (s = "") => process.stdout.write(`${s}\n`);
 
 // ---------------------------------------------------------------------------------------------- main
 
