@@ -13,7 +13,7 @@ import { join, resolve } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { parseArgs } from "node:util";
 import { freePort } from "../src/ports.js";
-import { alive, boundedInt, CHP, CLI, cpuSeconds, Fatal, fmtInt, fmtMs, fmtRatio, fmtUs, foreignGroups, killGroup, launch, machineBusySeconds, medianRun, NODE, NOISY_OTHER_PCT, pct, pinning, type Proc, procs, request, run, say, stop, table, tempDir, tempDirs, until, UPSTREAM } from "./common.js";
+import { alive, boundedInt, CHP, CLI, cpuSeconds, Fatal, fmtInt, fmtMs, fmtRatio, fmtUs, foreignGroups, killGroup, launch, machineBusySeconds, medianRun, NODE, NOISY_OTHER_PCT, pct, pinning, type Proc, procs, request, run, say, stop, table, tempDir, until, UPSTREAM, runBench } from "./common.js";
 
 const JUPYTERHUB = "/usr/bin/jupyterhub";
 const ADMIN = "bench";
@@ -527,39 +527,6 @@ async function main(): Promise<void> {
   if (opts["cpu-prof"]) say(`slicehub CPU profile written to ${resolve(opts["cpu-prof"])}`);
 }
 
-// ---------------------------------------------------------------------------------------------- cleanup
-
-let cleaning: Promise<void> | undefined;
-function cleanup(): Promise<void> {
-  cleaning ??= (async () => {
-    if (slicehub) await stopSlicehub(slicehub).catch(() => undefined);
-    await Promise.all([...procs].map((p) => stop(p, 5_000)));
-    for (const g of foreignGroups) killGroup(g, "SIGKILL");
-    for (const d of tempDirs) rmSync(d, { recursive: true, force: true });
-    tempDirs.clear();
-  })();
-  return cleaning;
-}
-
-process.on("exit", () => {
-  for (const p of procs) killGroup(p.child.pid, "SIGKILL");
-  for (const g of foreignGroups) killGroup(g, "SIGKILL");
-  for (const d of tempDirs) rmSync(d, { recursive: true, force: true });
-});
-let interrupted = false;
-for (const sig of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
-  process.once(sig, () => {
-    interrupted = true;
-    process.stderr.write(`\nbench: ${sig}, stopping everything\n`);
-    void cleanup().finally(() => process.exit(130));
-  });
-}
-
-main().then(
-  () => cleanup().then(() => process.exit(0)),
-  (err: unknown) => {
-    if (interrupted) return;
-    process.stderr.write(`bench: ${(err as Error).stack ?? String(err)}\n`);
-    void cleanup().finally(() => process.exit(1));
-  },
-);
+runBench(main, async () => {
+  if (slicehub) await stopSlicehub(slicehub);
+}, 5_000);

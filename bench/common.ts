@@ -1,7 +1,7 @@
 // What both benchmarks share: the processes they start (each in its own group, always stopped again), temp
 // dirs, CPU pinning, /proc CPU accounting, small HTTP and polling helpers, and the table formatting.
 import { spawn, type ChildProcess } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import http from "node:http";
 import os from "node:os";
 import { join, resolve } from "node:path";
@@ -196,4 +196,46 @@ export function pinning(noPin: boolean) {
   const SERVER_CPUS = cpus > 2 ? `1-${cpus - 1}` : "1";
   const pinned = (cpuList: string, argv: string[]): string[] => (PIN ? ["/usr/bin/taskset", "-c", cpuList, ...argv] : argv);
   return { cpus, PIN, CLIENT_CPUS, SERVER_CPUS, pinned };
+}
+
+/**
+ * Runs a benchmark's main and always cleans up afterwards, on an error and on SIGINT/SIGTERM/SIGHUP too:
+ * `first` (stopping the hub it started), then every process it started (SIGTERM, `graceMs`, SIGKILL), the
+ * process groups it must not leave behind, and its temp dirs. Exits 0 when main finished, 1 when it broke.
+ */
+export function runBench(main: () => Promise<void>, first: () => Promise<void>, graceMs: number): void {
+  let cleaning: Promise<void> | undefined;
+  const cleanup = (): Promise<void> => {
+    cleaning ??= (async () => {
+      await first().catch(() => undefined);
+      await Promise.all([...procs].map((p) => stop(p, graceMs)));
+      for (const g of foreignGroups) killGroup(g, "SIGKILL");
+      for (const d of tempDirs) rmSync(d, { recursive: true, force: true });
+      tempDirs.clear();
+    })();
+    return cleaning;
+  };
+  // Last resort if something exits the process without cleanup(): no process group or temp dir is left.
+  process.on("exit", () => {
+    for (const p of procs) killGroup(p.child.pid, "SIGKILL");
+    for (const g of foreignGroups) killGroup(g, "SIGKILL");
+    for (const d of tempDirs) rmSync(d, { recursive: true, force: true });
+  });
+  let interrupted = false;
+  for (const sig of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
+    process.once(sig, () => {
+      interrupted = true;
+      process.stderr.write(`\nbench: ${sig}, stopping everything\n`);
+      void cleanup().finally(() => process.exit(130));
+    });
+  }
+  main().then(
+    () => cleanup().then(() => process.exit(0)),
+    (err: unknown) => {
+      // After a signal, the failures of what cleanup() killed are expected; the signal handler exits.
+      if (interrupted) return;
+      process.stderr.write(`bench: ${(err as Error).stack ?? String(err)}\n`);
+      void cleanup().finally(() => process.exit(1));
+    },
+  );
 }

@@ -12,7 +12,7 @@ import { join, resolve } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { parseArgs } from "node:util";
 import { freePort } from "../src/ports.js";
-import { alive, boundedInt, CHP, CLI, cpuSeconds, Fatal, fmtInt, fmtMs, fmtRatio, fmtUs, foreignGroups, killGroup, launch, machineBusySeconds, medianRun, NODE, NOISY_OTHER_PCT, pct, pinning, type Proc, procs, request, ROOT, run, say, stop, table, tempDir, tempDirs, until, UPSTREAM } from "./common.js";
+import { alive, boundedInt, CHP, CLI, cpuSeconds, Fatal, fmtInt, fmtMs, fmtRatio, fmtUs, foreignGroups, killGroup, launch, machineBusySeconds, medianRun, NODE, NOISY_OTHER_PCT, pct, pinning, type Proc, procs, request, ROOT, run, say, stop, table, tempDir, tempDirs, until, UPSTREAM, runBench } from "./common.js";
 
 const WS_CLIENT = join(ROOT, "dist/bench/ws-client.js");
 const USER = "bench";
@@ -707,41 +707,6 @@ async function main(): Promise<void> {
   if (opts["cpu-prof"]) say(`slicehub CPU profile written to ${resolve(opts["cpu-prof"])}`);
 }
 
-// ---------------------------------------------------------------------------------------------- cleanup
-
-let cleaning: Promise<void> | undefined;
-function cleanup(): Promise<void> {
-  cleaning ??= (async () => {
-    if (hub) await stopHub(hub).catch(() => undefined);
-    await Promise.all([...procs].map((p) => stop(p, 3_000)));
-    for (const g of foreignGroups) killGroup(g, "SIGKILL");
-    for (const d of tempDirs) rmSync(d, { recursive: true, force: true });
-    tempDirs.clear();
-  })();
-  return cleaning;
-}
-
-// Last resort if something exits the process without cleanup(): no process group or temp dir is left.
-process.on("exit", () => {
-  for (const p of procs) killGroup(p.child.pid, "SIGKILL");
-  for (const g of foreignGroups) killGroup(g, "SIGKILL");
-  for (const d of tempDirs) rmSync(d, { recursive: true, force: true });
-});
-let interrupted = false;
-for (const sig of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
-  process.once(sig, () => {
-    interrupted = true;
-    process.stderr.write(`\nbench: ${sig}, stopping everything\n`);
-    void cleanup().finally(() => process.exit(130));
-  });
-}
-
-main().then(
-  () => cleanup().then(() => process.exit(0)),
-  (err: unknown) => {
-    // After a signal, the failures of what cleanup() killed are expected; the signal handler exits.
-    if (interrupted) return;
-    process.stderr.write(`bench: ${(err as Error).stack ?? String(err)}\n`);
-    void cleanup().finally(() => process.exit(1));
-  },
-);
+runBench(main, async () => {
+  if (hub) await stopHub(hub);
+}, 3_000);
