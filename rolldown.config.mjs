@@ -4,7 +4,7 @@
 import { defineConfig } from "rolldown";
 
 export default defineConfig({
-  input: "dist/src/cli.js",
+  input: "dist/main/cli.js",
   platform: "node",
   external: ["better-sqlite3"],
   // jsonc-parser's "main" is a UMD build whose dynamic require a bundle cannot follow; its ESM build can be.

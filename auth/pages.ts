@@ -1,4 +1,4 @@
-// The pages the login routes show. The web layer provides them (src/app.ts passes them in), so auth/ decides
+// The pages the login routes show. The web layer provides them (main/app.ts passes them in), so auth/ decides
 // who gets in and web/ decides how it looks, and neither imports the other's insides.
 import type { HtmlEscapedString } from "hono/utils/html";
 import type { RefusalReason } from "./decide.js";

@@ -6,7 +6,7 @@ import { dirname, join, relative, resolve } from "node:path";
 import { describe, expect, it } from "vitest";
 
 const ROOT = resolve(import.meta.dirname, "..");
-const FOLDERS = ["src", "auth", "web", "proxy", "spawners"];
+const FOLDERS = ["src", "main", "auth", "web", "proxy", "spawners"];
 
 /** Bottom first. The first rule whose pattern matches a file's path decides its layer. */
 const LAYERS: { name: string; files: RegExp }[] = [
@@ -17,7 +17,7 @@ const LAYERS: { name: string; files: RegExp }[] = [
   { name: "hub", files: /^src\/hub\// },
   { name: "auth", files: /^auth\// },
   { name: "web", files: /^web\// },
-  { name: "composition root", files: /^src\/(app|daemon|cli|install)\.ts$/ },
+  { name: "composition root", files: /^main\// },
 ];
 
 /** Layers that sit side by side: neither may import the other. */

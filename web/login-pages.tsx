@@ -54,7 +54,7 @@ export function LoginUnavailablePage(props: { message: string }) {
   );
 }
 
-/** What the login routes show, handed to them by the composition root (src/app.ts). */
+/** What the login routes show, handed to them by the composition root (main/app.ts). */
 export const LOGIN_PAGES: LoginPages = {
   devLogin: (props) => <DevLoginPage {...props} />,
   oidcLogin: (props) => <OidcLoginPage {...props} />,

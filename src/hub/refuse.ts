@@ -1,5 +1,5 @@
 // Refusing a request by throwing: a handler or middleware says `refuse(status, message)` and the app's one
-// onError (src/app.ts) answers it, as JSON {status, message} under /hub/api and as the error page elsewhere.
+// onError (main/app.ts) answers it, as JSON {status, message} under /hub/api and as the error page elsewhere.
 // An answer with its own shape (OAuth's {error, error_description}) is thrown as an HTTPException with `res`.
 import type { MiddlewareHandler } from "hono";
 import { HTTPException } from "hono/http-exception";

@@ -261,7 +261,7 @@ describe("parseConfigText: listen and public_url", () => {
   });
 
   it("the config slicehub install writes is refused until its OIDC client_id is filled in, and never has dev login", async () => {
-    const { starterConfig } = await import("../../src/install.js");
+    const { starterConfig } = await import("../../main/install.js");
     const text = starterConfig({ configDir: "/etc/slicehub", unitDir: "/etc/systemd/system", user: "slicehub", stateDir: "/var/lib/slicehub" });
     // Pointed at the auth object, where the key goes.
     expect(errorsOf(text)).toEqual([`auth.client_id: missing (expected string) (${posOf(text, '{\n    "kind": "oidc"')})`]);

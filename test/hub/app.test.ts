@@ -3,7 +3,7 @@
 // e2e tests that run the real thing; these pin the rules (scopes, refusals, limits, state) directly.
 import http from "node:http";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createHubApp } from "../../src/app.js";
+import { createHubApp } from "../../main/app.js";
 import { parseConfigText } from "../../src/config/load.js";
 import type { Config } from "../../src/config/schema.js";
 import { Lifecycle } from "../../src/lifecycle.js";

@@ -5,12 +5,12 @@ import { loginRoutes, type LoginOptions } from "../auth/login.js";
 import { errorPage } from "../web/layout.js";
 import { LOGIN_PAGES } from "../web/login-pages.js";
 import { pages, userPathFallback } from "../web/routes.js";
-import { hubApi } from "./hub/api.js";
-import { BodyTooLarge, bodyTooLarge, limitBody } from "./hub/body-limit.js";
-import type { Hub, HubEnv } from "./hub/context.js";
-import { identify } from "./hub/identify.js";
-import { oauthProvider } from "./hub/oauth.js";
-import { Refusal } from "./hub/refuse.js";
+import { hubApi } from "../src/hub/api.js";
+import { BodyTooLarge, bodyTooLarge, limitBody } from "../src/hub/body-limit.js";
+import type { Hub, HubEnv } from "../src/hub/context.js";
+import { identify } from "../src/hub/identify.js";
+import { oauthProvider } from "../src/hub/oauth.js";
+import { Refusal } from "../src/hub/refuse.js";
 
 export function createHubApp(hub: Hub, login: LoginOptions = {}): Hono<HubEnv> {
   const app = new Hono<HubEnv>();

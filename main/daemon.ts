@@ -3,7 +3,7 @@
 import { join, resolve } from "node:path";
 import Database from "better-sqlite3";
 import { resolveClientSecret } from "../auth/secret.js";
-import { SESSION_COOKIE_NAMES } from "./hub/session.js";
+import { SESSION_COOKIE_NAMES } from "../src/hub/session.js";
 import { createProxy, type ProxySinks } from "../proxy/proxy.js";
 import { RouteTable } from "../proxy/table.js";
 import { lookupAccount } from "../spawners/accounts.js";
@@ -13,15 +13,15 @@ import type { Spawner } from "../spawners/spawner.js";
 import { SystemdSpawner } from "../spawners/systemd/spawner.js";
 import { enforceAccess } from "../auth/access.js";
 import { createHubApp } from "./app.js";
-import { embeddedDefaultConfig, loadConfigFile } from "./config/load.js";
-import type { Config } from "./config/schema.js";
-import { ConfigWatcher } from "./config/watch.js";
-import { Lifecycle } from "./lifecycle.js";
-import { log, setLogLevel } from "./log.js";
-import { dropPrivileges, prepareStateDir } from "./privileges.js";
-import { internalApiUrl, listenAddress } from "./server-env.js";
-import { sha256 } from "./secrets.js";
-import { Store } from "./store/store.js";
+import { embeddedDefaultConfig, loadConfigFile } from "../src/config/load.js";
+import type { Config } from "../src/config/schema.js";
+import { ConfigWatcher } from "../src/config/watch.js";
+import { Lifecycle } from "../src/lifecycle.js";
+import { log, setLogLevel } from "../src/log.js";
+import { dropPrivileges, prepareStateDir } from "../src/privileges.js";
+import { internalApiUrl, listenAddress } from "../src/server-env.js";
+import { sha256 } from "../src/secrets.js";
+import { Store } from "../src/store/store.js";
 
 
 export function databasePath(cfg: Config): string {

@@ -3,7 +3,7 @@
 import { execFileSync } from "node:child_process";
 import { chownSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { cliPath, packageRoot } from "./package-root.js";
+import { cliPath, packageRoot } from "../src/package-root.js";
 
 const PACKAGE_ROOT = packageRoot();
 
@@ -19,7 +19,7 @@ export const starterConfig = (o: InstallOptions): string => `{
   // slicehub's configuration. Reference: ${join(PACKAGE_ROOT, "docs/config.md")}
   // Edit, then check with: slicehub check-config ${join(o.configDir, "config.json")}
   // The running daemon picks up valid edits by itself (or on systemctl reload slicehub).
-  "$schema": "./config.schema.json",
+  "$schema": "../src/config.schema.json",
   "listen": "http://127.0.0.1:8000",
   // The address people use; a reverse proxy with TLS forwards it to listen. Uncomment and set it:
   // "public_url": "https://hub.example.org",

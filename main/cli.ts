@@ -1,11 +1,11 @@
 #!/usr/bin/env node
 // The `slicehub` command.
 import { parseArgs } from "node:util";
-import { configJsonSchema, loadConfigFile } from "./config/load.js";
+import { configJsonSchema, loadConfigFile } from "../src/config/load.js";
 import { databasePath, loadConfigOrExit, runDaemon } from "./daemon.js";
-import { USER_NAME } from "./names.js";
-import { packageVersion } from "./package-root.js";
-import { Store } from "./store/store.js";
+import { USER_NAME } from "../src/names.js";
+import { packageVersion } from "../src/package-root.js";
+import { Store } from "../src/store/store.js";
 
 const MAIN_HELP = `slicehub — log people in, start a Jupyter server for each, and proxy to it.
 
