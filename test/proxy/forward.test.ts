@@ -165,7 +165,7 @@ describe("upstream not answering", () => {
     expect(post.status).toBe(503);
 
     const warn = p.logs.find((e) => e.level === "warn");
-    expect(warn?.fields).toMatchObject({ method: "GET", path: "/user/alice/tree", route: "/user/alice", code: "ECONNREFUSED" });
+    expect(warn?.fields).toMatchObject({ method: "GET", path: "/user/alice/tree", route: "/user/alice", error_code: "ECONNREFUSED" });
     expect(JSON.stringify(p.logs)).not.toContain("s3cret");
 
     expect((await request(p.url, "/user/bob/tree")).status).toBe(200);

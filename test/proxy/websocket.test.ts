@@ -135,7 +135,7 @@ describe("websocket forwarding", () => {
     expect(p.logs.find((e) => e.level === "warn")?.fields).toMatchObject({
       path: "/user/alice/api/kernels/k/channels",
       route: "/user/alice",
-      code: "ECONNREFUSED",
+      error_code: "ECONNREFUSED",
     });
     const b = await open(wsUrl(p.url, "/user/bob/api/kernels/k/channels"));
     await b.next();
