@@ -95,6 +95,10 @@ export interface RoutingProxy {
 // ------------------------------------------------------------------------------------------------ the proxy
 
 // What a pooled keep-alive socket that the upstream closed under us looks like.
+// Failures that may mean the server died: the lifecycle then asks the spawner (a cheap poll) and stops
+// tracking the server only if its process is really gone. A server killed a moment ago can answer a new
+// connection with a reset rather than a refusal.
+const UPSTREAM_GONE = new Set(["ECONNREFUSED", "ECONNRESET", "EPIPE"]);
 const STALE_SOCKET_CODES = new Set(["ECONNRESET", "EPIPE"]);
 const RETRYABLE_METHODS = new Set(["GET", "HEAD", "OPTIONS"]);
 
@@ -225,7 +229,7 @@ export function createProxy(opts: ProxyOptions): RoutingProxy {
       route: route.prefix,
       error_code: err.code ?? err.message,
     });
-    if (err.code === "ECONNREFUSED") sinks.onUpstreamDown?.(route);
+    if (UPSTREAM_GONE.has(err.code ?? "")) sinks.onUpstreamDown?.(route);
     if (res.headersSent) res.destroy();
     else notAnswering(req, res, route);
   }
@@ -247,7 +251,7 @@ export function createProxy(opts: ProxyOptions): RoutingProxy {
     setForwarded(req, req.headers);
     // After this callback http-proxy ends the client socket (destroySoon), before or after the upgrade.
     wsProxy.ws(req, socket, head, { target: route.target }, (err) => {
-      if ((err as NodeJS.ErrnoException).code === "ECONNREFUSED") sinks.onUpstreamDown?.(route);
+      if (UPSTREAM_GONE.has((err as NodeJS.ErrnoException).code ?? "")) sinks.onUpstreamDown?.(route);
       log.warn("upstream websocket failed", {
         path: pathOf(req.url),
         route: route.prefix,

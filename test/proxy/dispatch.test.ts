@@ -88,4 +88,19 @@ describe("sinks attached later", () => {
     await upgrade(url, "/user/alice/ws");
     expect(down.map((r) => r.serverId)).toEqual([3, 3]);
   });
+
+  it("also about a connection reset before any answer (a server killed a moment ago can do that)", async () => {
+    const { url, table, proxy } = await start();
+    const down: Route[] = [];
+    proxy.attach({ hub: () => new Response("hub"), onUpstreamDown: (route) => void down.push(route) });
+    const resetter = net.createServer((socket) => socket.resetAndDestroy());
+    await new Promise<void>((resolve) => resetter.listen(0, "127.0.0.1", resolve));
+    try {
+      table.set({ prefix: "/user/bob", target: `http://127.0.0.1:${(resetter.address() as net.AddressInfo).port}`, serverId: 4 });
+      expect((await request(url, "/user/bob/tree")).status).toBe(503);
+      expect(down.map((r) => r.serverId)).toEqual([4]);
+    } finally {
+      resetter.close();
+    }
+  });
 });
