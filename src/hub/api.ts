@@ -101,14 +101,14 @@ export function hubApi(hub: Hub): Hono<HubEnv> {
     const offset = page.data.offset ?? 0;
     const nameFilter = page.data.name_filter || undefined;
     let users: UserRow[];
-    let total: number;
+    // The total is counted only for a paginated reply, which is the only one that reports it.
+    let total: () => number;
     if (reach === "all") {
-      ({ users, total } = store.listUsers({ state, nameFilter, offset, limit }));
+      users = store.pageOfUsers({ state, nameFilter, offset, limit });
+      total = () => store.countUsers({ state, nameFilter });
     } else {
-      const visible = store
-        .listUsers({ state, nameFilter, offset: 0, limit: 1_000_000 })
-        .users.filter((u) => reach.has(u.name));
-      total = visible.length;
+      const visible = store.pageOfUsers({ state, nameFilter, offset: 0, limit: 1_000_000 }).filter((u) => reach.has(u.name));
+      total = () => visible.length;
       users = visible.slice(offset, offset + limit);
     }
     // The page's servers in one query, not one per user.
@@ -118,13 +118,14 @@ export function hubApi(hub: Hub): Hono<HubEnv> {
     if (!paginated) return c.json(items);
     const nextOffset = offset + limit;
     let next: object | null = null;
-    if (nextOffset < total) {
+    const count = total();
+    if (nextOffset < count) {
       const url = new URL(c.req.url);
       url.searchParams.set("offset", String(nextOffset));
       url.searchParams.set("limit", String(limit));
       next = { offset: nextOffset, limit, url: url.href };
     }
-    return c.json({ items, _pagination: { offset, limit, total, next } });
+    return c.json({ items, _pagination: { offset, limit, total: count, next } });
   });
 
   api.get("/users/:name", scoped("read:users:name", "user"), (c) => {

@@ -59,11 +59,19 @@ export function Users<B extends StoreClass>(Base: B) {
     }
 
     listUsers(q: UserQuery): { users: UserRow[]; total: number } {
+      return { users: this.pageOfUsers(q), total: this.countUsers(q) };
+    }
+
+    /** One page of the users the query matches, by id. */
+    pageOfUsers(q: UserQuery): UserRow[] {
       const { where, args } = this.userFilter(q);
-      const total = (this.stmt(`SELECT count(*) AS n FROM users u ${where}`).get(...args) as { n: number }).n;
-      const users = this.stmt(`SELECT u.* FROM users u ${where} ORDER BY u.id LIMIT ? OFFSET ?`)
-        .all(...args, q.limit, q.offset) as UserRow[];
-      return { users, total };
+      return this.stmt(`SELECT u.* FROM users u ${where} ORDER BY u.id LIMIT ? OFFSET ?`).all(...args, q.limit, q.offset) as UserRow[];
+    }
+
+    /** How many users the query matches (what a paginated list reports as its total). */
+    countUsers(q: Omit<UserQuery, "offset" | "limit">): number {
+      const { where, args } = this.userFilter(q);
+      return (this.stmt(`SELECT count(*) AS n FROM users u ${where}`).get(...args) as { n: number }).n;
     }
 
     /** Activity only ever moves forward. */
