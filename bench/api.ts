@@ -13,7 +13,7 @@ import { join, resolve } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { parseArgs } from "node:util";
 import { freePort } from "../src/ports.js";
-import { alive, boundedInt, CHP, CLI, cpuSeconds, Fatal, fmtInt, fmtMs, fmtRatio, fmtUs, foreignGroups, killGroup, launch, machineBusySeconds, medianRun, NODE, NOISY_OTHER_PCT, pct, pinning, type Proc, procs, request, run, say, stop, table, tempDir, until, UPSTREAM, runBench } from "./common.js";
+import { alive, boundedInt, CHP, CLI, cpuSeconds, Fatal, fmtInt, fmtMs, fmtRatio, fmtUs, foreignGroups, killGroup, launch, machineBusySeconds, medianRun, NODE, NOISY_OTHER_PCT, pct, pinning, type Proc, procs, request, run, say, stop, table, tempDir, until, UPSTREAM, runBench, parseWrk, type WrkResult } from "./common.js";
 
 const JUPYTERHUB = "/usr/bin/jupyterhub";
 const ADMIN = "bench";
@@ -166,48 +166,6 @@ class CpuSampler {
 }
 
 // ---------------------------------------------------------------------------------------------- wrk
-
-interface WrkResult {
-  rps: number;
-  p50ms: number;
-  p99ms: number;
-  errors: string;
-  cpu: Record<string, number>;
-}
-
-function toMs(v: string, unit: string): number {
-  const scale: Record<string, number> = { us: 1e-3, ms: 1, s: 1e3, m: 60e3, h: 3600e3 };
-  const n = Number(v);
-  const s = scale[unit];
-  if (s === undefined || !Number.isFinite(n)) throw new Error(`wrk: cannot read the time ${v}${unit}`);
-  return n * s;
-}
-
-function parseWrk(out: string): Omit<WrkResult, "cpu"> {
-  const num = (re: RegExp) => {
-    const m = re.exec(out);
-    if (!m) throw new Error(`wrk output has no ${re}:\n${out}`);
-    return m;
-  };
-  const p = (pct: number) => {
-    const m = num(new RegExp(`^\\s*${pct}%\\s+([\\d.]+)(us|ms|s|m|h)\\s*$`, "m"));
-    return toMs(m[1]!, m[2]!);
-  };
-  const sock = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out);
-  const kinds: [string, number][] = [
-    ["connect", Number(sock?.[1] ?? 0)],
-    ["read", Number(sock?.[2] ?? 0)],
-    ["write", Number(sock?.[3] ?? 0)],
-    ["timeout", Number(sock?.[4] ?? 0)],
-    ["non-2xx", Number(/Non-2xx or 3xx responses: (\d+)/.exec(out)?.[1] ?? 0)],
-  ];
-  return {
-    rps: Number(num(/^Requests\/sec:\s+([\d.]+)/m)[1]),
-    p50ms: p(50),
-    p99ms: p(99),
-    errors: kinds.filter(([, n]) => n > 0).map(([k, n]) => `${n} ${k}`).join(", ") || "0",
-  };
-}
 
 function wrkArgs(url: string, token: string, seconds: number): string[] {
   return pinned(CLIENT_CPUS, ["wrk", `-t${WRK.threads}`, `-c${WRK.connections}`, `-d${seconds}s`, "--latency", "-H", `Authorization: token ${token}`, url]);

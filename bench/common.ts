@@ -239,3 +239,51 @@ export function runBench(main: () => Promise<void>, first: () => Promise<void>, 
     },
   );
 }
+
+/** One wrk run: throughput, latency, errors, and the CPU the run's processes used meanwhile. */
+export interface WrkResult {
+  rps: number;
+  p50ms: number;
+  p99ms: number;
+  /** "0", or the non-zero counts by kind, e.g. "17 timeout, 2 non-2xx" (wrk's default timeout is 2 s). */
+  errors: string;
+  transferPerS: string;
+  cpu: Record<string, number>;
+}
+
+function toMs(v: string, unit: string): number {
+  const n = Number(v);
+  const scale: Record<string, number> = { us: 1e-3, ms: 1, s: 1e3, m: 60e3, h: 3600e3 };
+  const s = scale[unit];
+  if (s === undefined || !Number.isFinite(n)) throw new Error(`wrk: cannot read the time ${v}${unit}`);
+  return n * s;
+}
+
+/** wrk's --latency report, read. */
+export function parseWrk(out: string): Omit<WrkResult, "cpu"> {
+  const num = (re: RegExp) => {
+    const m = re.exec(out);
+    if (!m) throw new Error(`wrk output has no ${re}:\n${out}`);
+    return m;
+  };
+  const p = (pct: number) => {
+    const m = num(new RegExp(`^\\s*${pct}%\\s+([\\d.]+)(us|ms|s|m|h)\\s*$`, "m"));
+    return toMs(m[1]!, m[2]!);
+  };
+  const sock = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out);
+  const kinds: [string, number][] = [
+    ["connect", Number(sock?.[1] ?? 0)],
+    ["read", Number(sock?.[2] ?? 0)],
+    ["write", Number(sock?.[3] ?? 0)],
+    ["timeout", Number(sock?.[4] ?? 0)],
+    ["non-2xx", Number(/Non-2xx or 3xx responses: (\d+)/.exec(out)?.[1] ?? 0)],
+  ];
+  const errors = kinds.filter(([, n]) => n > 0).map(([k, n]) => `${n} ${k}`).join(", ") || "0";
+  return {
+    rps: Number(num(/^Requests\/sec:\s+([\d.]+)/m)[1]),
+    p50ms: p(50),
+    p99ms: p(99),
+    errors,
+    transferPerS: /^Transfer\/sec:\s+(\S+)/m.exec(out)?.[1] ?? "?",
+  };
+}
