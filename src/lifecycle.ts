@@ -370,14 +370,7 @@ export class Lifecycle {
   /**
    * After a hub restart: servers that still run are routed again (each as soon as it answers); those that
    * died while the hub was away, and starts the old process left half-done, are cleaned up and marked
-   * stopped. Resolves when all of it is done; see `adopt` for the two phases.
-   */
-  adoptAll(): Promise<void> {
-    return this.adopt().done;
-  }
-
-  /**
-   * Adoption in two phases. Everything it will look at is registered before this returns: `status` says
+   * stopped. In two phases: everything it will look at is registered before this returns: `status` says
    * "pending" for a running server being checked and "stopping" for one to clean up. `checked` resolves
    * when every running server has been checked (in parallel, bounded; routed at once if it answers), which
    * is quick; `done` when the rest have been stopped as well (up to stop_timeout_s each, also in parallel),
@@ -437,7 +430,6 @@ export class Lifecycle {
   }
 
   private async reconcile(known: SpawnerState[]): Promise<void> {
-    if (!this.d.spawner.reconcile) return;
     const stopped = await this.d.spawner.reconcile(known, this.d.config().spawner.stop_timeout_s * 1000).catch((err: unknown) => {
       this.d.log.error("could not look for servers the store does not know", { error: err });
       return [];

@@ -1,42 +1,26 @@
 // JSON models of users, servers and tokens as JupyterHub's REST API returns them, with fields limited by
 // the caller's scopes (compatibility spec §4.3).
-import type { Lifecycle } from "../lifecycle.js";
+import type { Lifecycle, ServerStatus } from "../lifecycle.js";
 import { serverFilter, serverPrefix, urlName } from "../names.js";
 import { hasScope } from "../scopes.js";
 import type { ServerRow, Store, TokenRow, UserRow } from "../store/store.js";
-import { isoZ as formatIsoZ } from "../time.js";
+import { isoZ } from "../time.js";
 
-// Formatting a timestamp (Date#toISOString) was most of a user model's cost: 51 users' two timestamps took
-// ~57 µs of a GET /hub/api/users. Most are the same from one request to the next (created, last activity),
-// so the strings are kept, up to a bound.
-const isoCache = new Map<number, string | null>();
-const ISO_CACHE_MAX = 8_192;
-function isoZ(ms: number | null | undefined): string | null {
-  if (ms === null || ms === undefined) return null;
-  let s = isoCache.get(ms);
-  if (s === undefined) {
-    if (isoCache.size >= ISO_CACHE_MAX) isoCache.clear();
-    s = formatIsoZ(ms);
-    isoCache.set(ms, s);
-  }
-  return s;
-}
-
-export function pendingOf(lifecycle: Lifecycle, s: ServerRow): "spawn" | "stop" | null {
-  const status = lifecycle.status(s);
+function pendingOf(status: ServerStatus): "spawn" | "stop" | null {
   return status === "pending" ? "spawn" : status === "stopping" ? "stop" : null;
 }
 
 export function serverModel(lifecycle: Lifecycle, user: UserRow, s: ServerRow, withState: boolean): Record<string, unknown> {
   const base = `/hub/api/users/${urlName(user.name)}`;
+  const status = lifecycle.status(s);
   const model: Record<string, unknown> = {
     name: s.name,
     full_name: serverFilter(user.name, s.name),
     last_activity: isoZ(s.last_activity),
     started: isoZ(s.started),
-    pending: pendingOf(lifecycle, s),
-    ready: lifecycle.status(s) === "running",
-    stopped: lifecycle.status(s) === "stopped",
+    pending: pendingOf(status),
+    ready: status === "running",
+    stopped: status === "stopped",
     url: serverPrefix(user.name, s.name),
     user_options: JSON.parse(s.user_options) as object,
     progress_url: s.name ? `${base}/servers/${urlName(s.name)}/progress` : `${base}/server/progress`,
@@ -71,7 +55,7 @@ export function userModel(
     const def = servers.find((s) => s.name === "");
     model.created = isoZ(user.created);
     model.server = def?.state === "running" ? serverPrefix(user.name, "") : null;
-    model.pending = def ? pendingOf(lifecycle, def) : null;
+    model.pending = def ? pendingOf(lifecycle.status(def)) : null;
     model.roles = user.admin ? ["admin", "user"] : ["user"];
   }
   if (readServers) {

@@ -98,12 +98,12 @@ describe("the lifecycle checks who owns the server's port", () => {
     expect((await spawnAda(store, fakeSpawner(me, ownServer))).server.state).toBe("running");
 
     const next = hub(store, fakeSpawner(me, ownServer));
-    await next.lifecycle.adoptAll();
+    await next.lifecycle.adopt().done;
     expect(next.table.list().map((r) => r.prefix)).toEqual(["/user/ada"]);
 
     // The same listener, but the spawner says the server runs as someone else: not routed, and stopped.
     const wrong = hub(store, fakeSpawner(me + 1, ownServer));
-    await wrong.lifecycle.adoptAll();
+    await wrong.lifecycle.adopt().done;
     expect(wrong.table.size).toBe(0);
     expect(store.getServer(store.ensureUser("ada").id, "")!.state).toBe("stopped");
     expect(running.size).toBe(0);
