@@ -27,6 +27,12 @@ export function serverPath(user: string, server: string): string {
   return server ? `${urlName(user)}/${urlName(server)}` : urlName(user);
 }
 
+/** The hub API's progress stream of a server (spec §5.2). */
+export function progressPath(user: string, server: string): string {
+  const base = `/hub/api/users/${urlName(user)}`;
+  return server ? `${base}/servers/${urlName(server)}/progress` : `${base}/server/progress`;
+}
+
 /** The routing-table key: the prefix without its trailing slash. */
 export function routeKey(user: string, server: string): string {
   return serverPrefix(user, server).slice(0, -1);

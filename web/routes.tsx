@@ -8,7 +8,7 @@ import { endSession } from "../src/hub/session.js";
 import type { Config } from "../src/config/schema.js";
 import type { Hub, HubEnv } from "../src/hub/context.js";
 import type { ProgressEvent } from "../src/lifecycle.js";
-import { SERVER_NAME, serverFilter, serverPath, serverPrefix, urlName } from "../src/names.js";
+import { progressPath, SERVER_NAME, serverFilter, serverPath, serverPrefix, urlName } from "../src/names.js";
 import { profilesFor } from "../src/profiles.js";
 import { prefersJson } from "../src/negotiate.js";
 import { hasScope } from "../src/scopes.js";
@@ -105,16 +105,14 @@ export function pages(hub: Hub): Hono<HubEnv> {
     `/hub/spawn-pending/${serverPath(owner, serverName)}?next=${encodeURIComponent(next)}`;
 
   /** `profile`: the one asked for; none means the owner's default. */
-  const startOrShow = async (c: Context<HubEnv>, owner: UserRow, serverName: string, nextRaw: string | undefined, profile?: string) => {
+  const startOrShow = (c: Context<HubEnv>, owner: UserRow, serverName: string, nextRaw: string | undefined, profile?: string) => {
     const prefix = serverPrefix(owner.name, serverName);
     const next = safeNext(nextRaw, prefix);
     const server = store.getServer(owner.id, serverName);
-    const status = server && lifecycle.status(server);
-    if (status === "running") return c.redirect(next, 302);
-    if (status !== "pending") {
-      const started = lifecycle.start(owner, serverName, profile ? { profile } : {});
-      if (!started.ok) refuse(started.status, started.message);
-    }
+    if (server && lifecycle.status(server) === "running") return c.redirect(next, 302);
+    // A start already under way is joined, not repeated.
+    const started = lifecycle.start(owner, serverName, profile ? { profile } : {});
+    if (!started.ok) refuse(started.status, started.message);
     return c.redirect(pendingUrl(owner.name, serverName, next), 302);
   };
 
@@ -168,10 +166,8 @@ export function pages(hub: Hub): Hono<HubEnv> {
       const status = server && lifecycle.status(server);
       const pending = status === "pending";
       if (status === "running") return c.redirect(next, 302);
-      const base = `/hub/api/users/${urlName(t.owner.name)}`;
-      const progressUrl = t.serverName ? `${base}/servers/${urlName(t.serverName)}/progress` : `${base}/server/progress`;
       const common = { user: pageUser(who)!, owner: t.owner.name, serverName: t.serverName, next, xsrf: who.session?.csrf ?? "" };
-      if (pending) return c.html(<SpawnPendingPage {...common} progressUrl={progressUrl} />);
+      if (pending) return c.html(<SpawnPendingPage {...common} progressUrl={progressPath(t.owner.name, t.serverName)} />);
       if (server?.failure) {
         const past = store.spawnEvents(server.id, server.spawn_id) as ProgressEvent[];
         const events = past.filter((e) => !e.failed).map((e) => e.message);

@@ -1,7 +1,7 @@
 // JSON models of users, servers and tokens as JupyterHub's REST API returns them, with fields limited by
 // the caller's scopes (compatibility spec §4.3).
 import type { Lifecycle, ServerStatus } from "../lifecycle.js";
-import { serverFilter, serverPrefix, urlName } from "../names.js";
+import { progressPath, serverFilter, serverPrefix } from "../names.js";
 import { hasScope } from "../scopes.js";
 import type { ServerRow, Store, TokenRow, UserRow } from "../store/store.js";
 import { isoZ } from "../time.js";
@@ -11,7 +11,6 @@ function pendingOf(status: ServerStatus): "spawn" | "stop" | null {
 }
 
 export function serverModel(lifecycle: Lifecycle, user: UserRow, s: ServerRow, withState: boolean): Record<string, unknown> {
-  const base = `/hub/api/users/${urlName(user.name)}`;
   const status = lifecycle.status(s);
   const model: Record<string, unknown> = {
     name: s.name,
@@ -23,7 +22,7 @@ export function serverModel(lifecycle: Lifecycle, user: UserRow, s: ServerRow, w
     stopped: status === "stopped",
     url: serverPrefix(user.name, s.name),
     user_options: JSON.parse(s.user_options) as object,
-    progress_url: s.name ? `${base}/servers/${urlName(s.name)}/progress` : `${base}/server/progress`,
+    progress_url: progressPath(user.name, s.name),
   };
   if (withState) model.state = s.state === "stopped" ? {} : s.spawner_state ? (JSON.parse(s.spawner_state) as object) : {};
   return model;
