@@ -12,6 +12,7 @@ import type { Hub, HubEnv } from "./context.js";
 import { csrfProblem } from "./identify.js";
 import { tokenModel, userModel } from "./models.js";
 import { jsonBody, notAuthorized, refuse, requireScope, type ScopedEnv } from "./refuse.js";
+import { ReplyMemo } from "./reply-memo.js";
 import { mintToken } from "./tokens.js";
 
 const PAGINATION = "application/jupyterhub-pagination+json";
@@ -56,6 +57,8 @@ const validName = (param: "name" | "server", pattern: RegExp, what: string): Mid
 export function hubApi(hub: Hub): Hono<HubEnv> {
   const api = new Hono<HubEnv>();
   const { store, lifecycle } = hub;
+  const memo = new ReplyMemo(hub);
+  const JSON_TYPE = { "content-type": "application/json" };
 
 
   // Everything below needs a caller. An unknown, revoked or expired token is 403, never 401: the
@@ -96,6 +99,9 @@ export function hubApi(hub: Hub): Hono<HubEnv> {
     const page = PageQuery.safeParse({ offset: c.req.query("offset"), limit: c.req.query("limit"), name_filter: c.req.query("name_filter") });
     if (!page.success) refuse(400, page.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; "));
     const paginated = (c.req.header("accept") ?? "").split(",").some((a) => a.trim().split(";")[0] === PAGINATION);
+    const key = ReplyMemo.key(who, `${paginated ? "p" : "l"} ${c.req.url}`);
+    const kept = key && memo.get(key);
+    if (kept) return c.body(kept, 200, JSON_TYPE);
     const maxLimit = 200;
     const limit = Math.min(maxLimit, Math.max(1, page.data.limit ?? (paginated ? 50 : maxLimit)));
     const offset = page.data.offset ?? 0;
@@ -115,22 +121,34 @@ export function hubApi(hub: Hub): Hono<HubEnv> {
     const servers = store.listServersOf(users.map((u) => u.id));
     const includeStopped = c.req.query("include_stopped_servers") !== undefined;
     const items = users.map((u) => userModel(store, lifecycle, u, who.scopes, { includeStopped, servers: servers.get(u.id) }));
-    if (!paginated) return c.json(items);
-    const nextOffset = offset + limit;
-    let next: object | null = null;
-    const count = total();
-    if (nextOffset < count) {
-      const url = new URL(c.req.url);
-      url.searchParams.set("offset", String(nextOffset));
-      url.searchParams.set("limit", String(limit));
-      next = { offset: nextOffset, limit, url: url.href };
+    let reply: unknown = items;
+    if (paginated) {
+      const nextOffset = offset + limit;
+      let next: object | null = null;
+      const count = total();
+      if (nextOffset < count) {
+        const url = new URL(c.req.url);
+        url.searchParams.set("offset", String(nextOffset));
+        url.searchParams.set("limit", String(limit));
+        next = { offset: nextOffset, limit, url: url.href };
+      }
+      reply = { items, _pagination: { offset, limit, total: count, next } };
     }
-    return c.json({ items, _pagination: { offset, limit, total: count, next } });
+    const body = JSON.stringify(reply);
+    if (key) memo.set(key, body, [...servers.values()].flat());
+    return c.body(body, 200, JSON_TYPE);
   });
 
   api.get("/users/:name", scoped("read:users:name", "user"), (c) => {
     const who = c.get("who")!;
-    return c.json(userModel(store, lifecycle, c.get("user"), who.scopes, { includeStopped: c.req.query("include_stopped_servers") !== undefined }));
+    const key = ReplyMemo.key(who, c.req.url);
+    const kept = key && memo.get(key);
+    if (kept) return c.body(kept, 200, JSON_TYPE);
+    const user = c.get("user");
+    const servers = store.listServers(user.id);
+    const body = JSON.stringify(userModel(store, lifecycle, user, who.scopes, { includeStopped: c.req.query("include_stopped_servers") !== undefined, servers }));
+    if (key) memo.set(key, body, servers);
+    return c.body(body, 200, JSON_TYPE);
   });
 
   api.post(

@@ -54,6 +54,16 @@ export class StoreBase {
     return st;
   }
 
+  /**
+   * A value that changes whenever the database may have: this connection's row changes (total_changes) and
+   * commits by other connections (data_version), e.g. a `slicehub` command run beside the daemon. Replies
+   * built from the database can be kept while it stays the same.
+   */
+  dataVersion(): string {
+    const [mine, others] = this.stmt("SELECT total_changes(), data_version FROM pragma_data_version").raw(true).get() as [number, number];
+    return `${mine}.${others}`;
+  }
+
   close(): void {
     this.db.close();
   }
