@@ -1,5 +1,6 @@
 // The hub API benchmark: one run measures, with wrk and an admin token, GET /hub/api (the baseline: routing,
-// identify() and a tiny JSON body), GET /hub/api/users (51 users, full models) and GET /hub/api/users/{name},
+// identify() and a tiny JSON body), GET /hub/api/users (51 users, full models), GET /hub/api/users/{name} and
+// GET /hub/api/users with a new query string per request (so slicehub cannot answer from a kept reply),
 // on slicehub and, where /usr/bin/jupyterhub is installed, on JupyterHub through its configurable-http-proxy.
 // Every figure is printed as a ratio to the same hub's GET /hub/api from the same run. See bench/README.md.
 //
@@ -39,7 +40,7 @@ function parseOptions() {
         warmup: { type: "string", default: "1" },
         rounds: { type: "string", default: "1" },
         only: { type: "string", default: "slicehub,jupyterhub" },
-        endpoints: { type: "string", default: "api,users,user" },
+        endpoints: { type: "string", default: "api,users,user,fresh" },
         "no-pin": { type: "boolean", default: false },
         "cpu-prof": { type: "string" },
         help: { type: "boolean", short: "h", default: false },
@@ -59,7 +60,8 @@ if (opts.help) {
       "  --warmup N      wrk warm-up seconds before each measured run (0..30, default 1)\n" +
       "  --rounds N      measure the three endpoints N times in turn (1..9) and report each one's median run\n" +
       "  --only LIST     which hubs: slicehub, jupyterhub (skipped when /usr/bin/jupyterhub is missing); default both\n" +
-      "  --endpoints L   which endpoints: api (GET /hub/api), users, user; default all (for profiling one)\n" +
+      "  --endpoints L   which endpoints: api (GET /hub/api), users, user, fresh (GET /hub/api/users with a new query\n" +
+      "                  string each time, so every reply is built); default all (for profiling one)\n" +
       "  --no-pin        do not pin wrk to CPU 0 and the hub side to CPU 1 (taskset)\n" +
       "  --cpu-prof DIR  run the slicehub daemon under node --cpu-prof; the profile lands in DIR at the end\n",
   );
@@ -79,8 +81,8 @@ for (const part of PARTS) {
 
 const ENDPOINT_KEYS = new Set(opts.endpoints!.split(",").map((x) => x.trim()));
 for (const key of ENDPOINT_KEYS) {
-  if (!["api", "users", "user"].includes(key)) {
-    process.stderr.write(`bench: --endpoints takes api, users and user, not ${key}\n`);
+  if (!["api", "users", "user", "fresh"].includes(key)) {
+    process.stderr.write(`bench: --endpoints takes api, users, user and fresh, not ${key}\n`);
     process.exit(2);
   }
 }
@@ -167,12 +169,32 @@ class CpuSampler {
 
 // ---------------------------------------------------------------------------------------------- wrk
 
-function wrkArgs(url: string, token: string, seconds: number): string[] {
-  return pinned(CLIENT_CPUS, ["wrk", `-t${WRK.threads}`, `-c${WRK.connections}`, `-d${seconds}s`, "--latency", "-H", `Authorization: token ${token}`, url]);
+/**
+ * A wrk script that gives every request its own query string (`?fresh=N`, which both hubs ignore), so that no
+ * reply can be one slicehub kept (src/hub/reply-memo.ts): what a list costs when the data behind it has changed.
+ */
+const FRESH_LUA = `local n = 0
+request = function()
+  n = n + 1
+  return wrk.format(nil, wrk.path .. "?fresh=" .. n)
+end
+`;
+let freshScript: string | undefined;
+function freshLua(): string {
+  if (!freshScript) {
+    freshScript = join(tempDir("lua"), "fresh.lua");
+    writeFileSync(freshScript, FRESH_LUA);
+  }
+  return freshScript;
 }
 
-async function wrk(url: string, token: string, server: number[]): Promise<WrkResult> {
-  const args = (d: number) => wrkArgs(url, token, d);
+function wrkArgs(url: string, token: string, seconds: number, fresh = false): string[] {
+  const script = fresh ? ["-s", freshLua()] : [];
+  return pinned(CLIENT_CPUS, ["wrk", `-t${WRK.threads}`, `-c${WRK.connections}`, `-d${seconds}s`, "--latency", ...script, "-H", `Authorization: token ${token}`, url]);
+}
+
+async function wrk(url: string, token: string, server: number[], fresh = false): Promise<WrkResult> {
+  const args = (d: number) => wrkArgs(url, token, d, fresh);
   if (WARMUP > 0) await run("wrk warm-up", args(WARMUP), (WARMUP + 20) * 1000);
   const p = launch("wrk", args(SECONDS));
   let stdout = "";
@@ -191,9 +213,10 @@ async function wrk(url: string, token: string, server: number[]): Promise<WrkRes
 // ---------------------------------------------------------------------------------------------- the endpoints
 
 const ALL_ENDPOINTS = [
-  { key: "api", path: "/hub/api" },
-  { key: "users", path: "/hub/api/users" },
-  { key: "user", path: `/hub/api/users/${ONE_USER}` },
+  { key: "api", path: "/hub/api", label: "GET /hub/api", fresh: false },
+  { key: "users", path: "/hub/api/users", label: "GET /hub/api/users", fresh: false },
+  { key: "user", path: `/hub/api/users/${ONE_USER}`, label: `GET /hub/api/users/${ONE_USER}`, fresh: false },
+  { key: "fresh", path: "/hub/api/users", label: "GET /hub/api/users?fresh=N", fresh: true },
 ] as const;
 type EndpointKey = (typeof ALL_ENDPOINTS)[number]["key"];
 const ENDPOINTS = ALL_ENDPOINTS.filter((e) => ENDPOINT_KEYS.has(e.key));
@@ -219,11 +242,11 @@ async function measure(name: string, base: string, token: string, server: () => 
     if (r.status !== 200) throw new Error(`${name}: GET ${e.path} answered ${r.status}: ${r.body}`);
   }
   // One warm-up pass over all three first, so the endpoint measured first does not pay for the JIT alone.
-  if (PREWARM > 0) for (const e of ENDPOINTS) await run("wrk pre-warm", wrkArgs(`${base}${e.path}`, token, PREWARM), (PREWARM + 20) * 1000);
-  const runs: Record<EndpointKey, WrkResult[]> = { api: [], users: [], user: [] };
+  if (PREWARM > 0) for (const e of ENDPOINTS) await run("wrk pre-warm", wrkArgs(`${base}${e.path}`, token, PREWARM, e.fresh), (PREWARM + 20) * 1000);
+  const runs: Record<EndpointKey, WrkResult[]> = { api: [], users: [], user: [], fresh: [] };
   for (let round = 0; round < ROUNDS; round++) {
     for (const e of ENDPOINTS) {
-      runs[e.key].push(await wrk(`${base}${e.path}`, token, server()));
+      runs[e.key].push(await wrk(`${base}${e.path}`, token, server(), e.fresh));
       check();
     }
   }
@@ -382,7 +405,7 @@ function report(m: Measured): void {
       ENDPOINTS.map((e) => {
         const r = m.best[e.key]!;
         return [
-          `GET ${e.path}`,
+          e.label,
           fmtInt(r.rps) + (ROUNDS > 1 ? ` (${m.runs[e.key].map((x) => fmtInt(x.rps)).join(" ")})` : ""),
           a ? fmtRatio(r.rps / a.rps) : "-",
           fmtMs(r.p50ms),
@@ -471,6 +494,9 @@ async function main(): Promise<void> {
     ]);
   }
   say(table(["target", "measured", "result"], rows));
+  if (s?.best.fresh && s.best.api) {
+    say(`Not a target: GET /hub/api/users?fresh=N, every reply built (no kept reply can answer it), is ${fmtRatio(s.best.fresh.rps / s.best.api.rps)} × GET /hub/api.`);
+  }
   if (noisy) {
     say(`(noisy): other processes used more than ${NOISY_OTHER_PCT}% of a core during a run behind that ratio, so its throughput`);
     say(`  ratio is unreliable; the "by CPU" ratio much less so. Rerun on a quieter machine, or with --rounds 3.`);
@@ -479,7 +505,7 @@ async function main(): Promise<void> {
   const ja = j?.best.api;
   if (j && ja) {
     const ratio = (r: WrkResult | undefined) => (r ? fmtRatio(r.rps / ja.rps) : "-");
-    say(`same ratios for JupyterHub: /users ${ratio(j.best.users)}, /users/{name} ${ratio(j.best.user)} × its /hub/api`);
+    say(`same ratios for JupyterHub: /users ${ratio(j.best.users)}, /users/{name} ${ratio(j.best.user)}, /users?fresh=N ${ratio(j.best.fresh)} × its /hub/api`);
   }
   say(`load average at the end: ${os.loadavg().map((l) => l.toFixed(2)).join(" ")}`);
   if (opts["cpu-prof"]) say(`slicehub CPU profile written to ${resolve(opts["cpu-prof"])}`);
