@@ -3,7 +3,8 @@
 // directly, not through a reverse proxy, so a mistaken front end cannot put it on a network either.
 import type { Context } from "hono";
 import { Hono } from "hono";
-import { getCookie, setCookie } from "hono/cookie";
+import { setCookie } from "hono/cookie";
+import { preferredValues } from "../src/hub/cookie-values.js";
 import { z } from "zod";
 import { bodyTooLarge } from "../src/hub/body-limit.js";
 import type { Hub, HubEnv } from "../src/hub/context.js";
@@ -49,8 +50,7 @@ export function devLogin(hub: Hub, pages: LoginPages): Hono<HubEnv> {
   const form = (c: Context<HubEnv>, status: 200 | 400 | 403, next: string, error?: string) => {
     // Reuse the browser's token: a second tab or a stray sub-request rendering this form again must not
     // invalidate the form already on screen.
-    const existing = getCookie(c, LOGIN_XSRF_COOKIE);
-    const xsrf = existing && existing.length <= 100 ? existing : newSecret();
+    const xsrf = preferredValues(c.req.header("cookie"), LOGIN_XSRF_COOKIE, 100)[0] ?? newSecret();
     setCookie(c, LOGIN_XSRF_COOKIE, xsrf, { path: "/hub/login", httpOnly: true, sameSite: "Lax", maxAge: 3600 });
     return c.html(pages.devLogin({ next, xsrf, error }), status);
   };
@@ -72,8 +72,10 @@ export function devLogin(hub: Hub, pages: LoginPages): Hono<HubEnv> {
     );
     const next = safeNext(parsed.success ? parsed.data.next : undefined);
     if (!parsed.success) return form(c, 400, next, "The login form was incomplete.");
-    const cookie = getCookie(c, LOGIN_XSRF_COOKIE);
-    if (!cookie || !parsed.data._xsrf || !safeEqual(cookie, parsed.data._xsrf)) {
+    // Any of the name's values (a page on this origin can add more, see cookie-values.ts): one it tossed
+    // proves nothing it could not prove with the only one, and must not spoil the real one.
+    const sent = parsed.data._xsrf;
+    if (!sent || !preferredValues(c.req.header("cookie"), LOGIN_XSRF_COOKIE, 100).some((v) => safeEqual(v, sent))) {
       return form(c, 403, next, "The login form expired or came from another site. Please try again.");
     }
     const name = parsed.data.username.trim().toLowerCase();

@@ -6,7 +6,7 @@
 // only the hub has, never in the database: anyone can start logins, as many as they like, and that must not
 // make the hub write anything.
 import type { Context } from "hono";
-import { deleteCookie, getCookie, setCookie } from "hono/cookie";
+import { deleteCookie, setCookie } from "hono/cookie";
 import { EncryptJWT, errors as joseErrors, jwtDecrypt } from "jose";
 import * as client from "openid-client";
 import { isLoopbackHost, type Config, type OidcAuthConfig } from "../src/config/schema.js";
@@ -16,6 +16,7 @@ import type { UserRow } from "../src/store/store.js";
 import { decideLogin, resolveIdentity } from "./decide.js";
 import { safeNext } from "./next.js";
 import type { LoginError, LoginPages } from "./pages.js";
+import { preferredValues } from "../src/hub/cookie-values.js";
 import { isHttps, startSession } from "../src/hub/session.js";
 
 const ATTEMPT_TTL_S = 600;
@@ -215,11 +216,17 @@ export function oidcHandlers(hub: Hub, clientSecret: string | undefined, pages: 
       c.header("Cache-Control", "no-store");
       const query = new URL(c.req.url).searchParams;
       const state = query.get("state");
-      const sealed = getCookie(c, STATE_COOKIE);
+      // Every value of the cookie's name, the last first: a page on this origin can toss more (see
+      // src/hub/cookie-values.ts), and a garbage one must not spoil the login this browser started.
+      const sealed = preferredValues(c.req.header("cookie"), STATE_COOKIE, MAX_SEALED);
       deleteCookie(c, STATE_COOKIE, { path: CALLBACK_PATH, secure: isHttps(cfg) });
-      if (!state || !sealed) return refuse(c, "expired", { why: "no state, or no login started in this browser" });
-      const opened = await openAttempt(sealKey(), sealed, state);
-      if (!opened.ok) return refuse(c, "expired", { why: opened.why });
+      if (!state || !sealed.length) return refuse(c, "expired", { why: "no state, or no login started in this browser" });
+      let opened: Awaited<ReturnType<typeof openAttempt>> | undefined;
+      for (const value of sealed) {
+        opened = await openAttempt(sealKey(), value, state);
+        if (opened.ok) break;
+      }
+      if (!opened?.ok) return refuse(c, "expired", { why: opened?.why ?? "no sealed attempt" });
       if (!used.take(state, opened.expiresAt)) return refuse(c, "expired", { why: "this login attempt was used already" });
       const { attempt } = opened;
 

@@ -8,6 +8,7 @@ import { pages, userPathFallback } from "../web/routes.js";
 import { hubApi } from "../src/hub/api.js";
 import { BodyTooLarge, bodyTooLarge, limitBody } from "../src/hub/body-limit.js";
 import type { Hub, HubEnv } from "../src/hub/context.js";
+import { pagesOnlyAsDocuments } from "../src/hub/fetch-metadata.js";
 import { identify } from "../src/hub/identify.js";
 import { oauthProvider } from "../src/hub/oauth.js";
 import { Refusal } from "../src/hub/refuse.js";
@@ -23,7 +24,12 @@ export function createHubApp(hub: Hub, login: LoginOptions = {}): Hono<HubEnv> {
     c.header("X-Frame-Options", "DENY");
     c.header("X-Content-Type-Options", "nosniff");
     c.header("Referrer-Policy", "same-origin");
+    // A page on this origin (a user's server in path mode) that opens a hub page gets no handle on it (a
+    // same-origin opener could otherwise read it); the hub's own popups would keep theirs.
+    c.header("Cross-Origin-Opener-Policy", "noopener-allow-popups");
   });
+  // Hub pages only for whole-window navigations: not for a same-origin fetch or frame (src/hub/fetch-metadata.ts).
+  app.use("*", pagesOnlyAsDocuments());
   app.use("*", limitBody(() => hub.config().http.max_body_kib * 1024));
   app.use("*", identify(hub));
 

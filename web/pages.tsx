@@ -181,7 +181,8 @@ const PROGRESS_SCRIPT = `
   var bar = root.querySelector(".progress"), fill = bar.firstElementChild, log = document.getElementById("log");
   var status = document.getElementById("status");
   var next = root.dataset.next;
-  var es = new EventSource(root.dataset.progressUrl);
+  // The API wants the session's CSRF token even on a GET from a cookie; an EventSource cannot send headers.
+  var es = new EventSource(root.dataset.progressUrl + "?_xsrf=" + encodeURIComponent(root.dataset.xsrf));
   function line(text) { log.textContent += text + "\\n"; log.scrollTop = log.scrollHeight; }
   es.onmessage = function (m) {
     var ev; try { ev = JSON.parse(m.data); } catch (e) { return; }
@@ -194,11 +195,11 @@ const PROGRESS_SCRIPT = `
 })();
 `;
 
-export function SpawnPendingPage(props: { user: PageUser; owner: string; serverName: string; progressUrl: string; next: string }) {
+export function SpawnPendingPage(props: { user: PageUser; owner: string; serverName: string; progressUrl: string; next: string; xsrf: string }) {
   const label = props.serverName ? `${props.owner}/${props.serverName}` : props.owner;
   return (
     <Layout title="Starting" user={props.user} head={<noscript>{raw('<meta http-equiv="refresh" content="3">')}</noscript>}>
-      <div class="card" id="spawn" data-progress-url={props.progressUrl} data-next={props.next}>
+      <div class="card" id="spawn" data-progress-url={props.progressUrl} data-xsrf={props.xsrf} data-next={props.next}>
         <h1>Starting {label}</h1>
         <div class="progress">
           <div style="width:2%"></div>
