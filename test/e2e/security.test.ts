@@ -336,9 +336,14 @@ describe("OAuth clients are one per server, whatever the names (finding 7)", () 
     await aliceFoo.login("alice-foo");
     expect((await alice.postForm("/hub/spawn/alice/foo", { _xsrf: await alice.csrf() })).status).toBe(302);
     expect((await aliceFoo.postForm("/hub/spawn/alice-foo", { _xsrf: await aliceFoo.csrf() })).status).toBe(302);
+    // A cookie-authenticated API GET needs the session's CSRF token too.
+    const xsrf = new Map([
+      [alice, await alice.csrf()],
+      [aliceFoo, await aliceFoo.csrf()],
+    ]);
     const ready = async (b: Browser, user: string, server: string) => {
       for (let i = 0; i < 200; i++) {
-        const m = (await (await b.request(`/hub/api/users/${user}`)).json()) as { servers?: Record<string, { ready: boolean }> };
+        const m = (await (await b.request(`/hub/api/users/${user}`, { headers: { "x-xsrftoken": xsrf.get(b)! } })).json()) as { servers?: Record<string, { ready: boolean }> };
         if (m.servers?.[server]?.ready) return;
         await sleep(50);
       }
@@ -371,12 +376,23 @@ describe("OAuth clients are one per server, whatever the names (finding 7)", () 
 
 describe("a GET never starts a server (finding 8)", () => {
   it("a cross-site link to /hub/spawn/... shows the start form and creates nothing", async () => {
-    const r = await alice.request("/hub/spawn/alice/planted?next=/user/alice/planted/", { headers: { "sec-fetch-site": "cross-site", "sec-fetch-mode": "navigate" } });
-    expect(r.status).toBe(200);
-    const page = await r.text();
+    // node:http, not fetch: fetch replaces Sec-Fetch-Mode with its own "cors", which is no navigation.
+    const u = new URL(hub.url);
+    const { status, page } = await new Promise<{ status: number; page: string }>((resolve, reject) => {
+      const headers = { cookie: alice.cookies.map((c) => `${c.name}=${c.value}`).join("; "), "sec-fetch-site": "cross-site", "sec-fetch-mode": "navigate", "sec-fetch-dest": "document" };
+      const req = http.request({ host: u.hostname, port: u.port, path: "/hub/spawn/alice/planted?next=/user/alice/planted/", headers, agent: false }, (res) => {
+        let body = "";
+        res.setEncoding("utf8");
+        res.on("data", (d: string) => (body += d));
+        res.on("end", () => resolve({ status: res.statusCode ?? 0, page: body }));
+      });
+      req.on("error", reject);
+      req.end();
+    });
+    expect(status).toBe(200);
     expect(page).toContain('method="post"');
     expect(page).toContain('action="/hub/spawn/alice/planted"');
-    const model = (await (await alice.request("/hub/api/users/alice?include_stopped_servers=1")).json()) as { servers: Record<string, unknown> };
+    const model = (await (await alice.request("/hub/api/users/alice?include_stopped_servers=1", { headers: { "x-xsrftoken": await alice.csrf() } })).json()) as { servers: Record<string, unknown> };
     expect(model.servers.planted).toBeUndefined();
   });
 });

@@ -31,8 +31,9 @@ describe("GET /hub/api/user (§2.3, §7.1)", () => {
     expect(r.json.scopes).toEqual(expect.arrayContaining(["admin:users", "list:users", "access:servers"]));
   });
 
-  it("cookie-authenticated, session_id is the browser's jupyterhub-session-id", async () => {
-    const res = await alice.request("/hub/api/user");
+  it("cookie-authenticated (with the session's CSRF token, as JupyterHub >= 4.1 wants on every method), session_id is the browser's jupyterhub-session-id", async () => {
+    expect((await alice.request("/hub/api/user")).status).toBe(403);
+    const res = await alice.request("/hub/api/user", { headers: { "x-xsrftoken": await alice.csrf() } });
     expect(res.status).toBe(200);
     const model = (await res.json()) as { name: string; session_id: string };
     expect(model.name).toBe("alice");
