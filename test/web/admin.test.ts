@@ -30,7 +30,8 @@ describe("admin page", () => {
   });
 
   const servers = async (user: string) =>
-    ((await (await admin.request(`/hub/api/users/${user}?include_stopped_servers=1`)).json()) as { servers: Servers }).servers;
+    // A cookie-authenticated API GET carries the session's CSRF token.
+    ((await (await admin.request(`/hub/api/users/${user}?include_stopped_servers=1`, { headers: { "x-xsrftoken": await admin.csrf() } })).json()) as { servers: Servers }).servers;
   const adminPage = async () => (await admin.request("/hub/admin")).text();
 
   it("is a 403 page for everyone else, and only admins get the link", async () => {

@@ -26,7 +26,8 @@ describe("profile choice", () => {
   const html = async (b: Browser, path: string) => (await b.request(path)).text();
   const offered = (page: string) => [...new Set([...page.matchAll(/name="profile" value="([^"]+)"/g)].map((m) => m[1]))];
   const servers = async (b: Browser, user: string) =>
-    ((await (await b.request(`/hub/api/users/${user}?include_stopped_servers=1`)).json()) as { servers: Servers }).servers;
+    // A cookie-authenticated API GET carries the session's CSRF token.
+    ((await (await b.request(`/hub/api/users/${user}?include_stopped_servers=1`, { headers: { "x-xsrftoken": await b.csrf() } })).json()) as { servers: Servers }).servers;
 
   it("offers each user only the profiles they may use, with limits and descriptions", async () => {
     const page = await html(alice, "/hub/home");
