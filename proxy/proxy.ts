@@ -1,13 +1,19 @@
 // The proxy: slicehub's one listener, read top to bottom like configurable-http-proxy's one file.
 //
-//   dispatch      /user/… paths with a live route (proxy/table.ts) are forwarded; everything else, and every
-//                 miss, goes to the hub application; a websocket to a path without a route gets a 503.
+//   dispatch      by Host and path: /user/… paths with a live route (proxy/table.ts) are forwarded, a
+//                 subdomain-mode route only on its own host; everything else, and every miss, goes to the hub
+//                 application; a websocket to a path without a route gets a 503.
 //   limits        what one client may hold: headers, request, keep-alive and idle timeouts, a connection cap.
 //   HTTP          forwarded with node's client directly, pooled keep-alive, one retry on a stale pooled socket.
 //   websockets    forwarded through http-proxy-3.
 //   both          one X-Forwarded-* builder, the hub's cookies stripped from requests, user servers' Set-Cookie
-//                 confined to their own prefix, per-server activity for the culler (configurable-http-proxy's
-//                 last_activity), a 503 page when a server does not answer.
+//                 confined to their own prefix (Domain removed, hub cookie names dropped), per-server activity for
+//                 the culler (configurable-http-proxy's last_activity), a 503 page when a server does not answer.
+//   responses     what a user's server answers may not reach beyond it (issue 10): Service-Worker-Allowed and
+//                 Clear-Site-Data are stripped; a service worker script outside the server's prefix (whose scope
+//                 would be /user/) is refused with a 403; in path mode its Cross-Origin-Opener-Policy becomes
+//                 noopener-allow-popups, so no other page of the origin (the hub's, another user's) shares a
+//                 window handle with it. No frame-ancestors: browsers match it against origins, not paths.
 //
 // What the proxy reports goes to its sinks (ProxySinks). The listener binds while the daemon is still root,
 // before the store and the hub application exist, so sinks may be attached later: until then the hub answers
@@ -18,7 +24,7 @@ import { getRequestListener } from "@hono/node-server";
 import { createProxyServer } from "http-proxy-3";
 import type { Logger } from "../src/log.js";
 import { prefersJson } from "../src/negotiate.js";
-import type { Route, RouteTable } from "./table.js";
+import { hostnameOf, type Route, type RouteTable } from "./table.js";
 
 // ------------------------------------------------------------------------------------------------ interface
 
@@ -135,19 +141,35 @@ export function createProxy(opts: ProxyOptions): RoutingProxy {
   // ------------------------------------------------------------------------------------------- dispatch
 
   // A route's path goes straight to the forwarder: no framework on the path every notebook request takes.
+  // Host and path: a subdomain-mode route answers only on its own host, so the same path on the hub's host (or
+  // another user's) falls through to the hub.
   server.on("request", (req, res) => {
     const path = routable(req.url);
-    const route = path ? table.lookup(path) : undefined;
-    if (route) web(req, res, route);
-    else if (hubListener) void hubListener(req, res);
-    else hubNotReady(res);
+    const route = path ? table.lookup(path, hostnameOf(req.headers.host)) : undefined;
+    if (!route) {
+      if (hubListener) void hubListener(req, res);
+      else hubNotReady(res);
+    } else if (req.headers["service-worker"] !== undefined && !path!.startsWith(`${route.prefix}/`)) {
+      refuseServiceWorker(req, res, route);
+    } else web(req, res, route);
   });
   server.on("upgrade", (req, socket: Duplex, head: Buffer) => {
     const path = routable(req.url);
-    const route = path ? table.lookup(path) : undefined;
+    const route = path ? table.lookup(path, hostnameOf(req.headers.host)) : undefined;
     if (route) ws(req, socket, head, route);
     else noRouteForWebsocket(socket);
   });
+
+  /**
+   * A service worker's scope is at most its script's directory once Service-Worker-Allowed is stripped. A script
+   * at the bare prefix (/user/mallory, /user/mallory?x) has the directory /user/, which covers every user's server
+   * on one origin: the browser asks for such a script with `Service-Worker: script`, and gets none.
+   */
+  function refuseServiceWorker(req: IncomingMessage, res: ServerResponse, route: Route): void {
+    log.warn("refused a service worker script outside its server's prefix", { route: route.prefix, path: pathOf(req.url) });
+    res.writeHead(403, { "Content-Type": "text/plain; charset=UTF-8", "Content-Length": 10, "Cache-Control": "no-store" });
+    res.end("Forbidden\n");
+  }
 
   // ------------------------------------------------------------------------------------------- activity
 
@@ -186,7 +208,7 @@ export function createProxy(opts: ProxyOptions): RoutingProxy {
       upstream.on("response", (up) => {
         answered = true;
         touch(route.serverId);
-        filterSetCookie(up, route, opts.stripCookies, log);
+        filterResponse(up, route, opts.stripCookies, log);
         res.writeHead(up.statusCode ?? 502, up.statusMessage, responseHeaders(up));
         up.pipe(res);
         // The upstream's socket failing mid-body surfaces here; without a listener it would crash the hub.
@@ -270,14 +292,14 @@ export function createProxy(opts: ProxyOptions): RoutingProxy {
   // Activity listeners go on the sockets only once http-proxy has piped them together ("open"): a 'data'
   // listener added earlier switches a socket to flowing mode and the bytes it sees would never reach the pipe.
   // http-proxy copies the upstream's headers to the client as they are, both those of a 101 and those of a plain
-  // answer to the upgrade request, so their cookies need the same filter as plain HTTP. These listeners run
+  // answer to the upgrade request, so they need the same filter as plain HTTP. These listeners run
   // before http-proxy's own (it adds them after emitting proxyReqWs), so the headers it copies are filtered.
   wsProxy.on("proxyReqWs", (proxyReq, req, client) => {
     const route = routeOf.get(req);
     if (!route) return;
-    proxyReq.once("response", (res) => filterSetCookie(res, route, opts.stripCookies, log));
+    proxyReq.once("response", (res) => filterResponse(res, route, opts.stripCookies, log));
     proxyReq.once("upgrade", (res, upstream: Duplex) => {
-      filterSetCookie(res, route, opts.stripCookies, log);
+      filterResponse(res, route, opts.stripCookies, log);
       upgrades.set(upstream, { serverId: route.serverId, client });
     });
   });
@@ -389,6 +411,35 @@ function responseHeaders(up: IncomingMessage): http.OutgoingHttpHeaders {
   const out: http.OutgoingHttpHeaders = {};
   for (const [k, v] of Object.entries(up.headers)) if (v !== undefined && !HOP_BY_HOP.has(k) && k !== "transfer-encoding") out[k] = v;
   return out;
+}
+
+// Headers a user's server must not send to a visitor: Service-Worker-Allowed would let a service worker's scope
+// leave the server's prefix (up to `/`, taking over the hub's pages on one origin); Clear-Site-Data would wipe
+// the visitor's hub cookies and storage (logging them out) and, on one origin, other users' servers' data.
+const STRIPPED_RESPONSE_HEADERS = ["service-worker-allowed", "clear-site-data"] as const;
+
+/**
+ * Everything the proxy changes in a user's server's answer (plain HTTP, a 101, or a plain answer to an upgrade):
+ * node gives header names in lower case, so a header is caught whatever case the server wrote it in.
+ */
+function filterResponse(res: IncomingMessage, route: Route, hubCookies: readonly string[], log: Logger): void {
+  const headers = res.headers;
+  for (const name of STRIPPED_RESPONSE_HEADERS) {
+    if (headers[name] === undefined) continue;
+    delete headers[name];
+    log.debug("stripped a header a user server sent", { route: route.prefix, header: name });
+  }
+  // Path mode: every user's server shares the hub's origin, and a window handle between same-origin pages is
+  // full access (read the DOM, run script). noopener-allow-popups puts each user's document in a browsing
+  // context group of its own, whoever opened it and whomever it opens on the origin, so a page of mallory's gets
+  // no handle on a hub page (which sends the same policy) or on alice's pages, nor they on it. It replaces what
+  // the server sent: unsafe-none or same-origin would share a group with other same-origin pages. The cost, seen
+  // in Chromium (test/proxy/browser.test.ts): pages of the same server lose their handles on each other too. A
+  // window the page opens blank and then sends to its own server (Notebook 6 opens notebooks so) still loads
+  // and can still close itself, but the opener cannot script it afterwards, nor it its opener. Subdomain mode:
+  // each server has its own origin, and its own choice of policy is left alone.
+  if (!route.host) headers["cross-origin-opener-policy"] = "noopener-allow-popups";
+  filterSetCookie(res, route, hubCookies, log);
 }
 
 /**

@@ -199,3 +199,39 @@ describe("cookie tossing from a user's server, as a browser would store the cook
     }
   });
 });
+
+// Subdomain mode: a Domain= on alice.users.example.org's cookie (Domain=users.example.org) would reach every
+// user's host and, with a hub under the same parent, the hub's: it is stripped there too.
+describe("Set-Cookie from a subdomain-mode route", () => {
+  let proxy: ProxyHarness;
+  let upstream: http.Server;
+
+  beforeAll(async () => {
+    upstream = http.createServer((_req, res) =>
+      res
+        .writeHead(200, {
+          "Set-Cookie": [
+            "_xsrf=ok; Path=/user/alice/; Domain=users.test",
+            "wide=evil; Domain=.test; Path=/",
+            "slicehub-session=evil; Domain=test; Path=/hub/",
+            "__Host-slicehub-session=evil; Path=/; Secure",
+          ],
+        })
+        .end("ok"),
+    );
+    const target = await listen(upstream);
+    proxy = await startProxy();
+    proxy.table.set({ prefix: "/user/alice", target, serverId: 1, host: "alice.users.test" });
+  });
+
+  afterAll(async () => {
+    await proxy.close();
+    await closeServer(upstream);
+  });
+
+  it("strips Domain, pins the path and drops hub cookies", async () => {
+    const r = await request(proxy.url, "/user/alice/tree", { headers: { host: "alice.users.test" } });
+    expect(r.status).toBe(200);
+    expect(r.headers["set-cookie"]).toEqual(["_xsrf=ok; Path=/user/alice/", "wide=evil; Path=/user/alice/"]);
+  });
+});
