@@ -5,14 +5,14 @@ import { EventEmitter } from "node:events";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { Config } from "./config/schema.js";
 import type { Logger } from "./log.js";
-import { oauthClientId, routeKey, serverFilter, serverPrefix } from "./names.js";
+import { oauthClientId, routeKey, serverFilter, serverHostname, serverPrefix, serverUrl } from "./names.js";
 import type { Profile } from "./config/schema.js";
 import { resolveProfile } from "./profiles.js";
 import { serverArgv } from "./server-env.js";
 import { serverTokenScopes } from "./scopes.js";
 import { sha256 } from "./secrets.js";
 import type { ServerRow, Store, UserRow } from "./store/store.js";
-import type { RouteTable } from "../proxy/table.js";
+import type { Route, RouteTable } from "../proxy/table.js";
 import { freePort } from "./ports.js";
 import { waitReady } from "./readiness.js";
 import type { PollResult, Spawner, SpawnerState } from "../spawners/spawner.js";
@@ -238,15 +238,17 @@ export class Lifecycle {
       // The stop request may have arrived between the probe answering and now.
       if (signal.aborted) throw new LifecycleError(499, "Spawn cancelled");
       this.d.store.updateServer(server.id, { state: "running", started: Date.now(), last_activity: Date.now() });
-      this.d.table.set({ prefix: routeKey(user.name, server.name), target: url, serverId: server.id });
+      this.d.table.set(this.route(user.name, server.name, url, server.id));
+      // On its own origin in subdomain mode (as JupyterHub's progress event gives it), else the prefix.
+      const where = serverUrl(cfg.subdomain_host, user.name, server.name);
       this.emit(server, {
         progress: 100,
         ready: true,
-        message: `Server ready at ${prefix}`,
-        html_message: `Server ready at <a href="${escapeHtml(prefix)}">${escapeHtml(prefix)}</a>`,
-        url: prefix,
+        message: `Server ready at ${where}`,
+        html_message: `Server ready at <a href="${escapeHtml(where)}">${escapeHtml(where)}</a>`,
+        url: where,
       });
-      log.info("server ready", { url: prefix });
+      log.info("server ready", { url: where });
     } catch (err) {
       const cancelled = signal.aborted;
       let reason = err instanceof Error ? err.message : String(err);
@@ -261,6 +263,26 @@ export class Lifecycle {
       if (cancelled) log.info("spawn cancelled");
       else log.warn("spawn failed", { reason });
     }
+  }
+
+  /**
+   * The route of a server: in subdomain mode it answers only on the server's own host name (config
+   * `subdomain_host`, which needs a restart to change, so deleting with the same host finds it).
+   */
+  private route(user: string, serverName: string, target: string, serverId: number): Route {
+    const subdomainHost = this.d.config().subdomain_host;
+    const prefix = routeKey(user, serverName);
+    return subdomainHost ? { prefix, target, serverId, host: serverHostname(subdomainHost, user, serverName) } : { prefix, target, serverId };
+  }
+
+  private deleteRoute(user: string, serverName: string): void {
+    const subdomainHost = this.d.config().subdomain_host;
+    this.d.table.delete(routeKey(user, serverName), subdomainHost ? serverHostname(subdomainHost, user, serverName) : undefined);
+  }
+
+  /** The OAuth redirect URI the server's client is registered with: absolute on its own origin in subdomain mode. */
+  private redirectUri(user: string, serverName: string): string {
+    return serverUrl(this.d.config().subdomain_host, user, serverName, "oauth_callback");
   }
 
   /** A fresh server token and OAuth client for this spawn; the token is also the client's secret. */
@@ -278,7 +300,7 @@ export class Lifecycle {
       this.d.store.upsertOAuthClient({
         id: oauthClientId(user.name, server.name),
         secret_hash: sha256(token),
-        redirect_uri: `${serverPrefix(user.name, server.name)}oauth_callback`,
+        redirect_uri: this.redirectUri(user.name, server.name),
         description: `Server at ${serverPrefix(user.name, server.name)}`,
         allowed_scopes: JSON.stringify([`access:servers!server=${filter}`]),
         server_id: server.id,
@@ -324,7 +346,7 @@ export class Lifecycle {
   private async doStop(user: UserRow, server: ServerRow): Promise<void> {
     const log = this.d.log.child({ user: user.name, server: server.name });
     this.d.store.updateServer(server.id, { state: "stopping" });
-    this.d.table.delete(routeKey(user.name, server.name));
+    this.deleteRoute(user.name, server.name);
     const state = launchedState(server);
     if (state) {
       try {
@@ -443,6 +465,12 @@ export class Lifecycle {
     const state = launchedState(s);
     const alive = state && s.spawner_kind === this.d.spawner.kind ? await this.d.spawner.poll(state).catch(() => undefined) : undefined;
     let notReady: string | undefined;
+    // A server started before subdomain_host was set, changed or removed was given other links and another
+    // OAuth redirect; it cannot work under the new setting, so it is stopped rather than adopted.
+    const client = this.d.store.getOAuthClient(oauthClientId(s.user_name, s.name));
+    if (client && client.server_id === s.id && client.redirect_uri !== this.redirectUri(s.user_name, s.name)) {
+      return { adopted: false, alive, notReady: "it was started with another subdomain_host setting" };
+    }
     if (s.state === "running" && alive?.running && s.url) {
       const ready = await waitReady(`${s.url}${serverPrefix(s.user_name, s.name)}`, {
         timeoutMs: 5000,
@@ -450,7 +478,7 @@ export class Lifecycle {
         isAlive: () => this.d.spawner.poll(state!),
       });
       if (ready.ok) {
-        this.d.table.set({ prefix: routeKey(s.user_name, s.name), target: s.url, serverId: s.id });
+        this.d.table.set(this.route(s.user_name, s.name, s.url, s.id));
         log.info("adopted running server", { url: serverPrefix(s.user_name, s.name) });
         return { adopted: true };
       }

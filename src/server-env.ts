@@ -2,7 +2,7 @@
 // spawner) and the privileged helper (systemd spawner, which rebuilds it from its own reading of the config)
 // produce exactly the same thing.
 import type { Config, Profile } from "./config/schema.js";
-import { oauthClientId, serverFilter, serverPrefix } from "./names.js";
+import { oauthClientId, serverFilter, serverPrefix, serverUrl } from "./names.js";
 
 /** Variables a server may inherit from the hub's own environment; everything else stays behind. */
 const INHERITED_ENV = /^(PATH|PYTHONPATH|LANG|LANGUAGE|LC_[A-Z]+|TZ|CONDA_.*|VIRTUAL_ENV|JUPYTERHUB_SINGLEUSER_APP|JUPYTERHUB_SINGLEUSER_EXTENSION)$/;
@@ -58,6 +58,15 @@ export function serverEnv(cfg: Config, i: ServerEnvInput): Record<string, string
   if (cfg.public_url) {
     env.JUPYTERHUB_PUBLIC_HUB_URL = new URL("/hub/", cfg.public_url).href;
     env.JUPYTERHUB_PUBLIC_URL = new URL(prefix, cfg.public_url).href;
+  }
+  if (cfg.subdomain_host && cfg.public_url) {
+    // Subdomain mode, as JupyterHub sets it up: the server is on its own origin, so its links to the hub are
+    // absolute (JUPYTERHUB_HOST) and the OAuth redirect comes back to its own origin (the same URL the hub
+    // registered for its client, compared exactly).
+    const own = serverUrl(cfg.subdomain_host, i.user, i.server);
+    env.JUPYTERHUB_HOST = new URL(cfg.public_url).origin;
+    env.JUPYTERHUB_OAUTH_CALLBACK_URL = `${own}oauth_callback`;
+    env.JUPYTERHUB_PUBLIC_URL = own;
   }
   if (i.profile?.memory) env.MEM_LIMIT = i.profile.memory;
   if (i.profile?.cpu) env.CPU_LIMIT = String(i.profile.cpu);

@@ -8,7 +8,8 @@ import { endSession } from "../src/hub/session.js";
 import type { Config } from "../src/config/schema.js";
 import type { Hub, HubEnv } from "../src/hub/context.js";
 import type { ProgressEvent } from "../src/lifecycle.js";
-import { progressPath, SERVER_NAME, serverFilter, serverPath, serverPrefix, urlName } from "../src/names.js";
+import { progressPath, SERVER_NAME, serverFilter, serverOrigin, serverPath, serverPrefix, serverUrl, urlName } from "../src/names.js";
+import { towardServer } from "../src/hub/hosts.js";
 import { profilesFor } from "../src/profiles.js";
 import { prefersJson } from "../src/negotiate.js";
 import { hasScope } from "../src/scopes.js";
@@ -70,7 +71,7 @@ export function pages(hub: Hub): Hono<HubEnv> {
     const servers = store.listServers(who.user.id).map((s) => ({
       name: s.name,
       state: lifecycle.status(s),
-      url: serverPrefix(who.user.name, s.name),
+      url: serverUrl(cfg.subdomain_host, who.user.name, s.name),
       lastActivity: isoZ(s.last_activity),
       failure: s.state === "stopped" ? s.failure : null,
       profile: chosenProfile(s),
@@ -109,7 +110,7 @@ export function pages(hub: Hub): Hono<HubEnv> {
     const prefix = serverPrefix(owner.name, serverName);
     const next = safeNext(nextRaw, prefix);
     const server = store.getServer(owner.id, serverName);
-    if (server && lifecycle.status(server) === "running") return c.redirect(next, 302);
+    if (server && lifecycle.status(server) === "running") return c.redirect(towardServer(hub.config(), owner.name, serverName, next), 302);
     // A start already under way is joined, not repeated.
     const started = lifecycle.start(owner, serverName, profile ? { profile } : {});
     if (!started.ok) refuse(started.status, started.message);
@@ -127,7 +128,7 @@ export function pages(hub: Hub): Hono<HubEnv> {
       const next = safeNext(c.req.query("next"), serverPrefix(t.owner.name, t.serverName));
       const server = store.getServer(t.owner.id, t.serverName);
       const status = server && lifecycle.status(server);
-      if (status === "running") return c.redirect(next, 302);
+      if (status === "running") return c.redirect(towardServer(hub.config(), t.owner.name, t.serverName, next), 302);
       if (status === "pending") return c.redirect(pendingUrl(t.owner.name, t.serverName, next), 302);
       return c.html(
         <NotRunningPage user={pageUser(who)!} owner={t.owner.name} serverName={t.serverName} next={next} xsrf={who.session?.csrf ?? ""} profiles={choosable(hub.config(), t.owner.name)} />,
@@ -165,9 +166,10 @@ export function pages(hub: Hub): Hono<HubEnv> {
       const server = store.getServer(t.owner.id, t.serverName);
       const status = server && lifecycle.status(server);
       const pending = status === "pending";
-      if (status === "running") return c.redirect(next, 302);
+      if (status === "running") return c.redirect(towardServer(hub.config(), t.owner.name, t.serverName, next), 302);
       const common = { user: pageUser(who)!, owner: t.owner.name, serverName: t.serverName, next, xsrf: who.session?.csrf ?? "" };
-      if (pending) return c.html(<SpawnPendingPage {...common} progressUrl={progressPath(t.owner.name, t.serverName)} />);
+      // Its script goes on to `next` when the server is ready: on the server's own origin in subdomain mode.
+      if (pending) return c.html(<SpawnPendingPage {...common} next={towardServer(hub.config(), t.owner.name, t.serverName, next)} progressUrl={progressPath(t.owner.name, t.serverName)} />);
       if (server?.failure) {
         const past = store.spawnEvents(server.id, server.spawn_id) as ProgressEvent[];
         const events = past.filter((e) => !e.failed).map((e) => e.message);
@@ -233,7 +235,10 @@ export function userPathFallback(c: Context<HubEnv>, hub: Hub): Response | Promi
     if (redirects >= 4) return errorPage(c, 500, "Redirect loop detected.");
     const u = new URL(target, "http://x");
     u.searchParams.set("redirects", String(redirects + 1));
-    return c.redirect(u.pathname + u.search, 302);
+    // Subdomain mode: the server is on its own origin (a path on the hub's host reaches no server there).
+    const subdomainHost = hub.config().subdomain_host;
+    const origin = subdomainHost ? serverOrigin(subdomainHost, owner.name, serverName) : "";
+    return c.redirect(origin + u.pathname + u.search, 302);
   }
   if (status === "pending" || (status === "stopped" && server?.failure)) {
     return c.redirect(`/hub/spawn-pending/${serverPath(owner.name, serverName)}?next=${encodeURIComponent(target)}`, 303);

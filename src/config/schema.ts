@@ -27,7 +27,9 @@ const listenUrl = z
 
 /** A URL hostname (IPv6 in brackets, as URL gives it) that only this machine can reach. */
 export function isLoopbackHost(hostname: string): boolean {
-  return hostname === "localhost" || hostname === "[::1]" || /^127\.\d+\.\d+\.\d+$/.test(hostname);
+  // *.localhost too (RFC 6761 §6.3: always loopback; Chromium resolves it so itself), so subdomain mode can run
+  // on hub.localhost / alice.users.localhost with dev login.
+  return hostname === "localhost" || hostname.endsWith(".localhost") || hostname === "[::1]" || /^127\.\d+\.\d+\.\d+$/.test(hostname);
 }
 
 function isLoopbackListen(listen: string): boolean {
@@ -47,6 +49,37 @@ const publicUrl = z
     }
     if (u.protocol !== "http:" && u.protocol !== "https:") ctx.addIssue({ code: "custom", message: "must be http:// or https://" });
     if (u.pathname !== "/" || u.search || u.hash) ctx.addIssue({ code: "custom", message: "must not have a path, query or fragment (slicehub serves at /)" });
+  });
+
+/** One DNS label: letters, digits and '-', not at either end, at most 63. */
+const DNS_LABEL = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
+/** Room left for a server's label (up to 63) and its dot within a host name's 253 characters. */
+const MAX_SUBDOMAIN_HOST = 253 - 64;
+
+const subdomainHost = z
+  .string()
+  .describe(
+    'Per-user origins (JupyterHub\'s subdomain_host): each server gets its own host name under this one, e.g. "https://users.example.org" puts alice\'s server at https://alice.users.example.org/user/alice/ (a named server foo at foo--alice.users.example.org). Scheme and host [and port] only, the same scheme as public_url, which it requires; the hub stays on public_url\'s host, which may be this host itself. Needs wildcard DNS (*.users.example.org), a wildcard certificate for https, and a reverse proxy that passes the Host header through. Needs a restart to change.',
+  )
+  .superRefine((s, ctx) => {
+    let u: URL;
+    try {
+      u = new URL(s);
+    } catch {
+      ctx.addIssue({ code: "custom", message: `not a URL (expected e.g. "https://users.example.org")` });
+      return;
+    }
+    if (u.protocol !== "http:" && u.protocol !== "https:") ctx.addIssue({ code: "custom", message: "must be http:// or https://" });
+    if (u.username || u.password) ctx.addIssue({ code: "custom", message: "must not have a user name or password" });
+    if (u.pathname !== "/" || u.search || u.hash) ctx.addIssue({ code: "custom", message: "must not have a path, query or fragment (servers are at /user/<name>/ on their own host)" });
+    const host = u.hostname;
+    if (host.startsWith("[") || /^\d+\.\d+\.\d+\.\d+$/.test(host)) {
+      ctx.addIssue({ code: "custom", message: `needs a DNS name, not an IP address (${host}): servers get host names under it` });
+    } else if (!host.split(".").every((l) => DNS_LABEL.test(l))) {
+      ctx.addIssue({ code: "custom", message: `${host} is not a DNS name (labels of letters, digits and '-')` });
+    } else if (host.length > MAX_SUBDOMAIN_HOST) {
+      ctx.addIssue({ code: "custom", message: `host name too long (at most ${MAX_SUBDOMAIN_HOST} characters, leaving room for a 63-character server label)` });
+    }
   });
 
 const userName = z
@@ -242,6 +275,7 @@ export const ConfigSchema = z
     $schema: z.string().optional().describe("Path or URL of the JSON Schema, for editors. Ignored by slicehub."),
     listen: listenUrl.default("http://127.0.0.1:8000"),
     public_url: publicUrl.optional(),
+    subdomain_host: subdomainHost.optional(),
     state_dir: z
       .string()
       .min(1)
@@ -321,6 +355,36 @@ export const ConfigSchema = z
         });
       }
     }
+    if (c.subdomain_host !== undefined) {
+      const users = new URL(c.subdomain_host);
+      if (c.public_url === undefined) {
+        ctx.addIssue({
+          code: "custom",
+          path: ["subdomain_host"],
+          message: "needs public_url: the hub's own address, which servers link back to and which must differ from their host names (e.g. \"https://hub.example.org\")",
+        });
+      } else {
+        const hub = new URL(c.public_url);
+        if (hub.protocol !== users.protocol) {
+          ctx.addIssue({ code: "custom", path: ["subdomain_host"], message: `must use the same scheme as public_url (${hub.protocol}//), not ${users.protocol}//` });
+        }
+        // A hub host under subdomain_host would be some user's server host (www.users.example.org is user www's).
+        if (hub.hostname.endsWith(`.${users.hostname}`)) {
+          ctx.addIssue({
+            code: "custom",
+            path: ["subdomain_host"],
+            message: `public_url's host ${hub.hostname} is under ${users.hostname}, where users' servers get their host names; put the hub on ${users.hostname} itself or outside it`,
+          });
+        }
+      }
+      if (c.auth.kind === "dev" && !isLoopbackHost(users.hostname)) {
+        ctx.addIssue({
+          code: "custom",
+          path: ["auth", "kind"],
+          message: `dev login has no password, so it is not allowed when subdomain_host (${c.subdomain_host}) is reachable from other machines; use a *.localhost name or "oidc"`,
+        });
+      }
+    }
     if (c.auth.kind === "oidc" && c.spawner.kind === "local" && !c.spawner.single_user_host) {
       ctx.addIssue({
         code: "custom",
@@ -335,7 +399,7 @@ export const ConfigSchema = z
       typeof payload.value === "object" &&
       payload.value !== null &&
       !Array.isArray(payload.value) &&
-      payload.issues.every((i) => !["listen", "public_url", "auth", "spawner"].includes(String(i.path?.[0]))),
+      payload.issues.every((i) => !["listen", "public_url", "subdomain_host", "auth", "spawner"].includes(String(i.path?.[0]))),
   })
   .describe("slicehub configuration (/etc/slicehub/config.json).");
 

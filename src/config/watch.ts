@@ -89,7 +89,11 @@ export class ConfigWatcher {
     if (!result.ok) return this.#reject(result.errors);
 
     const prev = this.#current;
-    const pending = RESTART_KEYS.filter((key) => !isDeepStrictEqual(result.config[key], prev[key]));
+    // Subdomain mode is fixed at start: running servers' routes, OAuth redirects and links to the hub were made
+    // for it (public_url too while it is on, since the servers link to the hub there).
+    const subdomains = prev.subdomain_host !== undefined || result.config.subdomain_host !== undefined;
+    const restartKeys: (keyof Config)[] = [...RESTART_KEYS, "subdomain_host", ...(subdomains ? (["public_url"] as const) : [])];
+    const pending = restartKeys.filter((key) => !isDeepStrictEqual(result.config[key], prev[key]));
     if (pending.length > 0) {
       this.#log.warn("config change needs a restart; keeping the running value until then", {
         path: this.#path,
@@ -99,6 +103,12 @@ export class ConfigWatcher {
       });
     }
     const next: Config = { ...result.config, listen: prev.listen, state_dir: prev.state_dir };
+    if (subdomains) {
+      delete next.subdomain_host;
+      delete next.public_url;
+      if (prev.subdomain_host !== undefined) next.subdomain_host = prev.subdomain_host;
+      if (prev.public_url !== undefined) next.public_url = prev.public_url;
+    }
     const keys = new Set([...Object.keys(prev), ...Object.keys(next)] as (keyof Config)[]);
     const changed = [...keys].filter((key) => !isDeepStrictEqual(prev[key], next[key]));
     this.#log.info("config reloaded", { path: this.#path, changed });
