@@ -9,6 +9,7 @@ import { hubApi } from "../src/hub/api.js";
 import { BodyTooLarge, bodyTooLarge, limitBody } from "../src/hub/body-limit.js";
 import type { Hub, HubEnv } from "../src/hub/context.js";
 import { pagesOnlyAsDocuments } from "../src/hub/fetch-metadata.js";
+import { userHostGuard } from "../src/hub/hosts.js";
 import { identify } from "../src/hub/identify.js";
 import { oauthProvider } from "../src/hub/oauth.js";
 import { Refusal } from "../src/hub/refuse.js";
@@ -28,6 +29,7 @@ export function createHubApp(hub: Hub, login: LoginOptions = {}): Hono<HubEnv> {
     // same-origin opener could otherwise read it); the hub's own popups would keep theirs.
     c.header("Cross-Origin-Opener-Policy", "noopener-allow-popups");
   });
+  app.use("*", userHostGuard(hub)); // subdomain mode: nothing of the hub's is served on a user's host
   // Hub pages only for whole-window navigations: not for a same-origin fetch or frame (src/hub/fetch-metadata.ts).
   app.use("*", pagesOnlyAsDocuments());
   app.use("*", limitBody(() => hub.config().http.max_body_kib * 1024));
