@@ -37,7 +37,9 @@ describe("OIDC access follows the config", () => {
     const { token } = (await created.json()) as { token: string };
     const api = (path: string, init: RequestInit = {}) => fetch(`${hub.url}${path}`, { ...init, headers: { authorization: `token ${token}` } });
     expect((await api("/hub/api/users/grace/server", { method: "POST" })).status).toBe(201);
-    expect((await (await hopper.request("/hub/api/user")).json()) as { admin: boolean }).toMatchObject({ admin: false });
+    // A cookie-authenticated API GET carries the session's CSRF token.
+    const hopperCsrf = { headers: { "x-xsrftoken": await hopper.csrf() } };
+    expect((await (await hopper.request("/hub/api/user", hopperCsrf)).json()) as { admin: boolean }).toMatchObject({ admin: false });
 
     const auth = hub.config.auth as { blocked_users: string[]; admin_users: string[] };
     hub.writeConfig({ ...hub.config, auth: { ...auth, blocked_users: [...auth.blocked_users, "grace@example.com"], admin_users: [...auth.admin_users, "hopper@example.com"] } });
@@ -47,6 +49,6 @@ describe("OIDC access follows the config", () => {
     expect((await api("/hub/api/user")).status).toBe(403);
     expect(hub.serverProcessGroupOf("grace")).toBeUndefined();
     expect((await fetch(`${hub.url}/user/grace/api/status`, { redirect: "manual" })).status).toBe(302);
-    expect((await (await hopper.request("/hub/api/user")).json()) as { admin: boolean }).toMatchObject({ admin: true });
+    expect((await (await hopper.request("/hub/api/user", hopperCsrf)).json()) as { admin: boolean }).toMatchObject({ admin: true });
   });
 });
