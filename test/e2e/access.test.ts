@@ -38,12 +38,13 @@ describe("access follows the config", () => {
 
   it("counts using the hub's pages as user activity", async () => {
     await a.request("/hub/home");
-    const model = (await (await a.request("/hub/api/users/alice")).json()) as { last_activity: string | null };
+    // A cookie-authenticated API GET carries the session's CSRF token.
+    const model = (await (await a.request("/hub/api/users/alice", { headers: { "x-xsrftoken": await a.csrf() } })).json()) as { last_activity: string | null };
     expect(model.last_activity).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$/);
   });
 
   it("ends a removed user's session, tokens and server within one reload, and takes admin away", async () => {
-    const whoami = async (br: Browser) => (await (await br.request("/hub/api/user")).json()) as { admin: boolean };
+    const whoami = async (br: Browser) => (await (await br.request("/hub/api/user", { headers: { "x-xsrftoken": await br.csrf() } })).json()) as { admin: boolean };
     expect((await whoami(a)).admin).toBe(true);
     const [bobGroup] = hub.serverProcessGroups();
     expect(groupAlive(bobGroup!)).toBe(true);

@@ -39,7 +39,8 @@ describe.skipIf(!haveSingleuser)("walking skeleton with the real jupyterhub-sing
     const start = await aliceBrowser.postForm("/hub/spawn/alice", { _xsrf: csrf });
     expect(start.status).toBe(302);
     expect(start.headers.get("location")).toMatch(/^\/hub\/spawn-pending\/alice/);
-    const progress = await aliceBrowser.request("/hub/api/users/alice/server/progress");
+    // As the spawn-pending page's EventSource asks: the session's CSRF token in the query.
+    const progress = await aliceBrowser.request(`/hub/api/users/alice/server/progress?_xsrf=${encodeURIComponent(csrf)}`);
     expect(progress.headers.get("content-type")).toContain("text/event-stream");
     const events = await readSse(progress);
     expect(events[0]).toEqual({ progress: 0, message: "Server requested" });

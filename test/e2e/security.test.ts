@@ -451,8 +451,9 @@ describe("smaller holes (finding 12)", () => {
     const codes = new Browser(hub.url);
     await codes.login("coder");
     expect((await codes.postForm("/hub/spawn/coder", { _xsrf: await codes.csrf() })).status).toBe(302);
+    const xsrf = await codes.csrf();
     for (let i = 0; i < 100; i++) {
-      const m = (await (await codes.request("/hub/api/users/coder")).json()) as { servers?: Record<string, { ready: boolean }> };
+      const m = (await (await codes.request("/hub/api/users/coder", { headers: { "x-xsrftoken": xsrf } })).json()) as { servers?: Record<string, { ready: boolean }> };
       if (m.servers?.[""]?.ready) break;
       await sleep(50);
     }
