@@ -4,7 +4,7 @@
 // a tossed valid one would win (logging the victim into the attacker's session). Callers try each value.
 
 /** At most this many values of one name are considered, the last ones (see sessionValues' ordering). */
-export const MAX_COOKIE_VALUES = 8;
+export const MAX_COOKIE_VALUES = 16;
 
 /**
  * The values of every `name=value` pair with exactly this name, in header order (browsers list longer paths

@@ -3,6 +3,7 @@
 // admin page). Hub pages are therefore served only to navigations of a whole window (Sec-Fetch-Dest:
 // document), which a script on the same origin cannot read (COOP cuts the opener's handle, see main/app.ts).
 import type { Context, MiddlewareHandler } from "hono";
+import { prefersJson } from "../negotiate.js";
 import type { HubEnv } from "./context.js";
 
 export interface FetchMetadata {
@@ -48,13 +49,24 @@ export function isHubPage(path: string): boolean {
 }
 
 /**
+ * /hub/user/<name>/<rest> that web/routes.tsx's userPathFallback answers as JSON (an `api` path, or a client
+ * that prefers JSON): a 424 JupyterLab reads when a script's call reaches a stopped server, or a 403/404, or a
+ * redirect; never a page or a CSRF token. Decided on the same URL, the same way.
+ */
+function jsonUserPath(c: Context): boolean {
+  if (!c.req.path.startsWith("/hub/user/")) return false;
+  const m = /^\/hub\/user\/[^/]+\/?(.*)$/.exec(new URL(c.req.url).pathname);
+  return !!m && prefersJson(`/${m[1]}`, c.req.header("accept"));
+}
+
+/**
  * Hub pages answer only document navigations (or clients that send no Fetch Metadata). Anything else, a
  * fetch, an iframe, an object or embed, gets a bare 403 that says nothing about who is logged in: no name,
  * no page chrome, not even the error page.
  */
 export function pagesOnlyAsDocuments(): MiddlewareHandler<HubEnv> {
   return async (c, next) => {
-    if (!isHubPage(c.req.path)) return next();
+    if (!isHubPage(c.req.path) || jsonUserPath(c)) return next();
     // Shared caches must not hand one kind of request the answer meant for another.
     const VARY = "Sec-Fetch-Dest, Sec-Fetch-Mode, Sec-Fetch-Site";
     const meta = fetchMetadata(c);

@@ -130,6 +130,22 @@ describe("hub pages are served only to document navigations", () => {
     }
   });
 
+  it("a script's API call that reaches a stopped server still gets the JSON 424 JupyterLab reads; its pages stay documents-only", async () => {
+    const cookie = cookieOf(mallory);
+    const api = await raw("/hub/user/mallory/api/kernels", { headers: { cookie, ...DESTS.fetch } });
+    expect(api.status).toBe(424);
+    expect(api.headers["content-type"]).toMatch(/^application\/json/);
+    expect(api.body).not.toContain("_xsrf");
+    // A page (the start form, with the CSRF token) only as a document.
+    expectBare403(await raw("/hub/user/mallory/tree", { headers: { cookie, ...DESTS.fetch } }), "mallory");
+    expectBare403(await raw("/hub/user/mallory/tree", { headers: { cookie, ...DESTS.fetch, accept: "text/html" } }), "mallory");
+    // %61pi is not "api" to the page handler, so not to the gate either.
+    expectBare403(await raw("/hub/user/mallory/%61pi/kernels", { headers: { cookie, ...DESTS.fetch } }), "mallory");
+    const page = await raw("/hub/user/mallory/tree", { headers: { cookie, ...NAVIGATION } });
+    expect(page.status).toBe(424);
+    expect(page.body).toContain('name="_xsrf"');
+  });
+
   it("the page's own style sheet and images load as subresources", async () => {
     const style = { "sec-fetch-dest": "style", "sec-fetch-mode": "no-cors", "sec-fetch-site": "same-origin" };
     const image = { "sec-fetch-dest": "image", "sec-fetch-mode": "no-cors", "sec-fetch-site": "same-origin" };

@@ -33,6 +33,7 @@ describe("preferredValues", () => {
     const values = preferredValues(header, "s");
     expect(values).toHaveLength(MAX_COOKIE_VALUES);
     expect(values[0]).toBe("v99");
+    expect(values.at(-1)).toBe(`v${100 - MAX_COOKIE_VALUES}`);
   });
 });
 
