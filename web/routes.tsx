@@ -210,8 +210,8 @@ export function userPathFallback(c: Context<HubEnv>, hub: Hub): Response | Promi
   const rest = m[2]!;
   const wantsJson = c.req.method !== "GET" || prefersJson(`/${rest}`, c.req.header("accept"));
   if (!who) {
-    // The hub cookie is scoped to /hub/, so a browser's API call to a server that went away arrives here
-    // anonymous. Tell it the server is gone (what JupyterLab looks for) without saying whose or why.
+    // A browser's API call to a server that went away, without a live hub session (the hub cookie has
+    // Path=/ but may be gone). Tell it the server is gone (what JupyterLab looks for) without saying whose or why.
     if (c.req.method !== "GET" && !url.pathname.startsWith("/hub/")) {
       return c.json({ status: 424, message: `No server is running at ${path}. Start it again from /hub/home.` }, 424);
     }

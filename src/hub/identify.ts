@@ -1,5 +1,5 @@
 // Works out who a hub request comes from: an API token in the Authorization header, else the browser
-// session cookie. Also the CSRF rule for cookie-authenticated requests that change state.
+// session cookie. Also the CSRF rule for cookie-authenticated requests (API reads included).
 import type { Context, MiddlewareHandler } from "hono";
 import { readSession } from "./session.js";
 import { roleScopes, expandScopes, tokenScopes } from "../scopes.js";
