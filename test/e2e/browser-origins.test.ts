@@ -338,13 +338,11 @@ describe.skipIf(!haveChromium)("a user's server attacks its visitors: path mode"
 
 describe.skipIf(!haveChromium || !existsSync(SINGLEUSER))("a user's server attacks its visitors: subdomain mode", () => {
   const s = new Setup("subdomain");
-  /** Something only alice may see: a file in her server's directory, through her own Jupyter. */
+  /** Something only alice may see: a file she writes through her own Jupyter. */
   const diary = `alice-diary-${randomBytes(8).toString("hex")}`;
 
   beforeAll(async () => {
     await s.start();
-    // Every local server runs in the hub's throw-away $HOME.
-    writeFileSync(join(s.hub.dir, "home", "diary.txt"), diary);
     const m = await s.loggedIn("mallory");
     await s.startFromHome(m.page, "mallory");
     await m.context.close();
@@ -368,10 +366,22 @@ describe.skipIf(!haveChromium || !existsSync(SINGLEUSER))("a user's server attac
     const alice = await s.startFromHome(page, "alice", 60_000);
     expect(new URL(alice).hostname).toMatch(/\.users\.localhost$/);
     expect(new URL(alice).host).not.toBe(new URL(s.servers.get("mallory")!).host);
-    // alice herself reads it (her browser has done the OAuth round trip on her server's origin).
-    const peer = `${alice}files/diary.txt`;
+    // alice writes a file through her own Jupyter and reads it back (her browser has done the OAuth round trip on
+    // her server's origin): that answer is what mallory's page tries to read.
+    await page.waitForSelector("#notebook_list", { timeout: 30_000 });
+    const saved = await page.evaluate(async (content) => {
+      const xsrf = document.cookie.split("; ").find((c) => c.startsWith("_xsrf="))?.slice(6) ?? "";
+      const r = await fetch("/user/alice/api/contents/diary.txt", {
+        method: "PUT",
+        headers: { "Content-Type": "application/json", "X-XSRFToken": decodeURIComponent(xsrf) },
+        body: JSON.stringify({ type: "file", format: "text", content }),
+      });
+      return r.status;
+    }, diary);
+    expect(saved).toBeOneOf([200, 201]);
+    const peer = `${alice}api/contents/diary.txt`;
     await page.goto(peer);
-    await expect.poll(() => page.textContent("body"), { timeout: 20_000 }).toContain(diary);
+    expect(await page.textContent("body")).toContain(diary);
     const r = await s.attack(page, "peer", { victim: "alice", peer });
     expectNothingLearned(r, [diary]);
     for (const step of r.steps) expect(step.status ?? 0, `${step.name}: ${JSON.stringify(step).slice(0, 300)}`).not.toBe(200);
