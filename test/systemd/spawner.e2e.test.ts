@@ -62,7 +62,7 @@ describe.skipIf(skip !== undefined)("systemd spawner in a real systemd", () => {
     // Follow the stream from the start, as the progress page does, to see every hook line.
     let events: Record<string, unknown>[] = [];
     for (let i = 0; i < 100; i++) {
-      const progress = await b.request(`${path}/progress`);
+      const progress = await b.request(`${path}/progress?_xsrf=${encodeURIComponent(csrf)}`);
       if (progress.status === 200) {
         events = await readSse(progress, 90_000);
         break;
