@@ -77,7 +77,7 @@ export function hubApi(hub: Hub): Hono<HubEnv> {
 
   api.get("/user", (c) => {
     const who = c.get("who")!;
-    const model = userModel(store, lifecycle, who.user, who.scopes);
+    const model = userModel(store, lifecycle, who.user, who.scopes, { subdomainHost: hub.config().subdomain_host });
     return c.json({
       ...model,
       admin: !!who.user.admin,
@@ -120,7 +120,8 @@ export function hubApi(hub: Hub): Hono<HubEnv> {
     // The page's servers in one query, not one per user.
     const servers = store.listServersOf(users.map((u) => u.id));
     const includeStopped = c.req.query("include_stopped_servers") !== undefined;
-    const items = users.map((u) => userModel(store, lifecycle, u, who.scopes, { includeStopped, servers: servers.get(u.id) }));
+    const subdomainHost = hub.config().subdomain_host;
+    const items = users.map((u) => userModel(store, lifecycle, u, who.scopes, { includeStopped, servers: servers.get(u.id), subdomainHost }));
     let reply: unknown = items;
     if (paginated) {
       const nextOffset = offset + limit;
@@ -146,7 +147,7 @@ export function hubApi(hub: Hub): Hono<HubEnv> {
     if (kept) return c.body(kept, 200, JSON_TYPE);
     const user = c.get("user");
     const servers = store.listServers(user.id);
-    const body = JSON.stringify(userModel(store, lifecycle, user, who.scopes, { includeStopped: c.req.query("include_stopped_servers") !== undefined, servers }));
+    const body = JSON.stringify(userModel(store, lifecycle, user, who.scopes, { includeStopped: c.req.query("include_stopped_servers") !== undefined, servers, subdomainHost: hub.config().subdomain_host }));
     if (key) memo.set(key, body, servers);
     return c.body(body, 200, JSON_TYPE);
   });
@@ -162,7 +163,7 @@ export function hubApi(hub: Hub): Hono<HubEnv> {
       const user = store.createUser(name, c.req.valid("json").admin ?? false);
       if (!user) refuse(409, `User ${name} already exists`);
       hub.log.info("user created", { user: name, by: who.user.name });
-      return c.json(userModel(store, lifecycle, user, who.scopes), 201);
+      return c.json(userModel(store, lifecycle, user, who.scopes, { subdomainHost: hub.config().subdomain_host }), 201);
     },
   );
 

@@ -1,7 +1,7 @@
 // JSON models of users, servers and tokens as JupyterHub's REST API returns them, with fields limited by
 // the caller's scopes (compatibility spec §4.3).
 import type { Lifecycle, ServerStatus } from "../lifecycle.js";
-import { progressPath, serverFilter, serverPrefix } from "../names.js";
+import { progressPath, serverFilter, serverUrl } from "../names.js";
 import { hasScope } from "../scopes.js";
 import type { ServerRow, Store, TokenRow, UserRow } from "../store/store.js";
 import { isoZ } from "../time.js";
@@ -10,7 +10,11 @@ function pendingOf(status: ServerStatus): "spawn" | "stop" | null {
   return status === "pending" ? "spawn" : status === "stopping" ? "stop" : null;
 }
 
-export function serverModel(lifecycle: Lifecycle, user: UserRow, s: ServerRow, withState: boolean): Record<string, unknown> {
+/**
+ * A server's model. `url` is its prefix, absolute on its own origin in subdomain mode (`subdomainHost` set), as
+ * JupyterHub's is.
+ */
+export function serverModel(lifecycle: Lifecycle, user: UserRow, s: ServerRow, withState: boolean, subdomainHost?: string): Record<string, unknown> {
   const status = lifecycle.status(s);
   const model: Record<string, unknown> = {
     name: s.name,
@@ -20,7 +24,7 @@ export function serverModel(lifecycle: Lifecycle, user: UserRow, s: ServerRow, w
     pending: pendingOf(status),
     ready: status === "running",
     stopped: status === "stopped",
-    url: serverPrefix(user.name, s.name),
+    url: serverUrl(subdomainHost, user.name, s.name),
     user_options: JSON.parse(s.user_options) as object,
     progress_url: progressPath(user.name, s.name),
   };
@@ -38,7 +42,7 @@ export function userModel(
   lifecycle: Lifecycle,
   user: UserRow,
   held: Set<string>,
-  opts: { includeStopped?: boolean; servers?: readonly ServerRow[] } = {},
+  opts: { includeStopped?: boolean; servers?: readonly ServerRow[]; subdomainHost?: string } = {},
 ): Record<string, unknown> {
   const t = { user: user.name };
   const can = (scope: string) => hasScope(held, scope, t);
@@ -53,7 +57,7 @@ export function userModel(
   if (readUsers) {
     const def = servers.find((s) => s.name === "");
     model.created = isoZ(user.created);
-    model.server = def?.state === "running" ? serverPrefix(user.name, "") : null;
+    model.server = def?.state === "running" ? serverUrl(opts.subdomainHost, user.name, "") : null;
     model.pending = def ? pendingOf(lifecycle.status(def)) : null;
     model.roles = user.admin ? ["admin", "user"] : ["user"];
   }
@@ -63,7 +67,7 @@ export function userModel(
     for (const s of servers) {
       if (s.state === "stopped" && !opts.includeStopped) continue;
       withState ??= hasScope(held, "admin:server_state", t);
-      out[s.name] = serverModel(lifecycle, user, s, withState);
+      out[s.name] = serverModel(lifecycle, user, s, withState, opts.subdomainHost);
     }
     model.servers = out;
   }

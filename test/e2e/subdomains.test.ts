@@ -233,6 +233,12 @@ describe.skipIf(!haveSingleuser)("subdomain mode with the real jupyterhub-single
     const redirect = await alice.request(`${hubOrigin}/hub/user-redirect/tree`);
     const spawn = await alice.request(new URL(redirect.headers.location!, hubOrigin).href);
     expect(spawn.headers.location).toBe(`${aliceOrigin}/user/alice/tree`);
+    // The REST models give the server's absolute URL, as JupyterHub's do in this mode.
+    const model = await alice.request(`${hubOrigin}/hub/api/users/alice`, { headers: { "x-xsrftoken": await hubCsrf(alice) } });
+    expect(model.status, model.body).toBe(200);
+    const user = JSON.parse(model.body) as { server: string; servers: Record<string, { url: string }> };
+    expect(user.server).toBe(`${aliceOrigin}/user/alice/`);
+    expect(user.servers[""]!.url).toBe(`${aliceOrigin}/user/alice/`);
   });
 
   it("logs in to the server by OAuth: authorize on the hub's host, callback on alice's host", async () => {
