@@ -14,7 +14,7 @@ import { randomBytes } from "node:crypto";
 import Database from "better-sqlite3";
 import type { Browser, BrowserContext, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ARTIFACTS, haveChromium, launchChromium } from "./chromium.js";
+import { ARTIFACTS, haveChromium, launchChromium, printInNewNotebook } from "./chromium.js";
 import { HubProcess, ROOT, SINGLEUSER } from "./harness.js";
 import { freePort } from "../../src/ports.js";
 
@@ -408,24 +408,7 @@ describe.skipIf(!haveChromium || !existsSync(SINGLEUSER))("a user's server attac
     expect(server.hostname).toMatch(/\.users\.localhost$/);
     await shot("tree");
 
-    const created = await page.evaluate(async (prefix) => {
-      const xsrf = document.cookie.split("; ").find((c) => c.startsWith("_xsrf="))?.slice(6) ?? "";
-      const r = await fetch(`${prefix}api/contents`, {
-        method: "POST",
-        headers: { "Content-Type": "application/json", "X-XSRFToken": decodeURIComponent(xsrf) },
-        body: JSON.stringify({ type: "notebook" }),
-      });
-      return { status: r.status, body: (await r.json()) as { path: string } };
-    }, `/user/${ADMIN}/`);
-    expect(created.status).toBe(201);
-    await page.goto(`${server.origin}/user/${ADMIN}/notebooks/${created.body.path}`);
-    await page.waitForSelector(".kernel_idle_icon", { state: "attached", timeout: 60_000 });
-    await page.click(".cell .CodeMirror");
-    await page.keyboard.type("print(6*7)");
-    await page.keyboard.press("Shift+Enter");
-    const output = page.locator(".output_area .output_text").first();
-    await output.waitFor({ timeout: 30_000 });
-    expect((await output.textContent())?.trim()).toBe("42");
+    expect(await printInNewNotebook(page, `/user/${ADMIN}/`)).toBe("42");
     await shot("notebook");
 
     await page.goto(`${s.hubUrl}/hub/token`);

@@ -3,7 +3,7 @@
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ARTIFACTS, haveChromium, launchChromium } from "./chromium.js";
+import { ARTIFACTS, haveChromium, launchChromium, printInNewNotebook } from "./chromium.js";
 import type { Browser, Page } from "playwright-core";
 import { HubProcess, SINGLEUSER } from "./harness.js";
 
@@ -46,25 +46,7 @@ describe.skipIf(!haveChromium || !existsSync(SINGLEUSER))("in the browser", () =
     await page.waitForSelector("#notebook_list", { timeout: 30_000 });
     await shot("tree");
 
-    // Create a notebook the way the "New" menu does (it opens a new window, so use the same REST call).
-    const created = await page.evaluate(async () => {
-      const xsrf = document.cookie.split("; ").find((c) => c.startsWith("_xsrf="))?.slice(6) ?? "";
-      const r = await fetch("/user/carla/api/contents", {
-        method: "POST",
-        headers: { "Content-Type": "application/json", "X-XSRFToken": decodeURIComponent(xsrf) },
-        body: JSON.stringify({ type: "notebook" }),
-      });
-      return { status: r.status, body: (await r.json()) as { path: string } };
-    });
-    expect(created.status).toBe(201);
-    await page.goto(`${hub.url}/user/carla/notebooks/${created.body.path}`);
-    await page.waitForSelector(".kernel_idle_icon", { state: "attached", timeout: 60_000 });
-    await page.click(".cell .CodeMirror");
-    await page.keyboard.type("print(6*7)");
-    await page.keyboard.press("Shift+Enter");
-    const output = page.locator(".output_area .output_text").first();
-    await output.waitFor({ timeout: 30_000 });
-    expect((await output.textContent())?.trim()).toBe("42");
+    expect(await printInNewNotebook(page, "/user/carla/")).toBe("42");
     await shot("notebook");
   });
 });

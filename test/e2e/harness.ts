@@ -284,9 +284,12 @@ export async function readSse(res: Response, timeoutMs = 90_000): Promise<Record
   return events;
 }
 
-/** Execute code on a kernel over its websocket channel; resolves with everything it printed. */
-export async function runOnKernel(wsUrl: string, cookie: string, code: string): Promise<string> {
-  const ws = new WebSocket(wsUrl, { headers: { cookie } });
+/**
+ * Execute code on a kernel over its websocket channel; resolves with everything it printed. `headers` add to the
+ * upgrade request (e.g. a `host` other than the URL's).
+ */
+export async function runOnKernel(wsUrl: string, cookie: string, code: string, headers: Record<string, string> = {}): Promise<string> {
+  const ws = new WebSocket(wsUrl, { headers: { ...headers, cookie } });
   const session = randomUUID();
   const msgId = randomUUID();
   let printed = "";

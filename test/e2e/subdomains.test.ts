@@ -9,7 +9,7 @@ import { existsSync } from "node:fs";
 import { request as httpRequest, type IncomingHttpHeaders } from "node:http";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import WebSocket from "ws";
-import { HubProcess, SINGLEUSER } from "./harness.js";
+import { HubProcess, runOnKernel as runOnKernelAt, SINGLEUSER } from "./harness.js";
 
 const haveSingleuser = existsSync(SINGLEUSER);
 
@@ -113,42 +113,8 @@ class HostBrowser {
 }
 
 /** Runs code on a kernel over its websocket, connecting to 127.0.0.1 with the server's host in the Host header. */
-async function runOnKernel(port: number, host: string, path: string, cookie: string, code: string): Promise<string> {
-  const ws = new WebSocket(`ws://127.0.0.1:${port}${path}`, { headers: { host, cookie } });
-  const session = randomUUID();
-  const msgId = randomUUID();
-  let printed = "";
-  try {
-    await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`no reply from the kernel within 30 s; printed so far: ${printed}`)), 30_000);
-      ws.on("error", (e) => (clearTimeout(timer), reject(e)));
-      ws.on("unexpected-response", (_req, res) => (clearTimeout(timer), reject(new Error(`websocket upgrade refused: ${res.statusCode}`))));
-      ws.on("open", () => {
-        ws.send(
-          JSON.stringify({
-            header: { msg_id: msgId, username: "", session, msg_type: "execute_request", version: "5.3", date: new Date().toISOString() },
-            parent_header: {},
-            metadata: {},
-            content: { code, silent: false, store_history: false, user_expressions: {}, allow_stdin: false, stop_on_error: true },
-            buffers: [],
-            channel: "shell",
-          }),
-        );
-      });
-      ws.on("message", (data) => {
-        const msg = JSON.parse(data.toString()) as { msg_type: string; parent_header: { msg_id?: string }; content: { text?: string; execution_state?: string } };
-        if (msg.parent_header.msg_id !== msgId) return;
-        if (msg.msg_type === "stream") printed += msg.content.text ?? "";
-        if (msg.msg_type === "status" && msg.content.execution_state === "idle") {
-          clearTimeout(timer);
-          resolve();
-        }
-      });
-    });
-  } finally {
-    ws.close();
-  }
-  return printed;
+function runOnKernel(port: number, host: string, path: string, cookie: string, code: string): Promise<string> {
+  return runOnKernelAt(`ws://127.0.0.1:${port}${path}`, cookie, code, { host });
 }
 
 describe.skipIf(!haveSingleuser)("subdomain mode with the real jupyterhub-singleuser", () => {

@@ -1,54 +1,13 @@
 // The hub application and the lifecycle in-process: `app.request()` against an in-memory store and a fake
 // spawner whose "server" is an http.Server in this process. Fast (no daemon, no child processes), beside the
 // e2e tests that run the real thing; these pin the rules (scopes, refusals, limits, state) directly.
-import http from "node:http";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createHubApp } from "../../main/app.js";
-import { parseConfigText } from "../../src/config/load.js";
-import type { Config } from "../../src/config/schema.js";
 import { Lifecycle } from "../../src/lifecycle.js";
 import { log } from "../../src/log.js";
 import { Store } from "../../src/store/store.js";
 import { RouteTable } from "../../proxy/table.js";
-import type { SpawnSpec, Spawner, SpawnerState } from "../../spawners/spawner.js";
-
-/** Starts an in-process server on the port the lifecycle chose; answers 302 on its prefix like the real one. */
-class FakeSpawner implements Spawner {
-  readonly kind = "fake";
-  readonly servers = new Map<number, http.Server>();
-  readonly specs: SpawnSpec[] = [];
-
-  async start(spec: SpawnSpec): Promise<SpawnerState> {
-    this.specs.push(spec);
-    const server = http.createServer((_req, res) => res.writeHead(302, { location: "tree/" }).end());
-    await new Promise<void>((resolve) => server.listen(spec.port, spec.host, resolve));
-    this.servers.set(spec.port, server);
-    return { port: spec.port };
-  }
-  async poll(state: SpawnerState) {
-    return this.servers.has(state.port as number) ? ({ running: true } as const) : ({ running: false, reason: "gone" } as const);
-  }
-  async stop(state: SpawnerState): Promise<void> {
-    const server = this.servers.get(state.port as number);
-    this.servers.delete(state.port as number);
-    if (server) await new Promise((resolve) => server.close(resolve));
-  }
-  serverUid(): number {
-    return process.getuid!();
-  }
-  async failureDetail(): Promise<string> {
-    return "";
-  }
-  async reconcile(): Promise<string[]> {
-    return [];
-  }
-}
-
-function config(text: string): Config {
-  const r = parseConfigText(text, "config.json", "/tmp");
-  if (!r.ok) throw new Error(r.errors.join("\n"));
-  return r.config;
-}
+import { config, FakeSpawner } from "./fakes.js";
 
 let store: Store;
 let spawner: FakeSpawner;

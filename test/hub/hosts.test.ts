@@ -2,52 +2,15 @@
 // mallory's host, or any user's host, sending the visitor's hub cookie or a token), routes carry their server's
 // host, the OAuth client's redirect is absolute on the server's origin, and the server's environment is
 // JupyterHub's for that mode while path mode's stays exactly as it was.
-import http from "node:http";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createHubApp } from "../../main/app.js";
-import { parseConfigText } from "../../src/config/load.js";
-import type { Config } from "../../src/config/schema.js";
 import { isUserHost, towardServer } from "../../src/hub/hosts.js";
 import { Lifecycle } from "../../src/lifecycle.js";
 import { log } from "../../src/log.js";
 import { serverEnv } from "../../src/server-env.js";
 import { Store } from "../../src/store/store.js";
 import { RouteTable } from "../../proxy/table.js";
-import type { SpawnSpec, Spawner, SpawnerState } from "../../spawners/spawner.js";
-
-class FakeSpawner implements Spawner {
-  readonly kind = "fake";
-  readonly servers = new Map<number, http.Server>();
-  async start(spec: SpawnSpec): Promise<SpawnerState> {
-    const server = http.createServer((_req, res) => res.writeHead(302, { location: "tree/" }).end());
-    await new Promise<void>((resolve) => server.listen(spec.port, spec.host, resolve));
-    this.servers.set(spec.port, server);
-    return { port: spec.port };
-  }
-  async poll(state: SpawnerState) {
-    return this.servers.has(state.port as number) ? ({ running: true } as const) : ({ running: false, reason: "gone" } as const);
-  }
-  async stop(state: SpawnerState): Promise<void> {
-    const server = this.servers.get(state.port as number);
-    this.servers.delete(state.port as number);
-    if (server) await new Promise((resolve) => server.close(resolve));
-  }
-  serverUid(): number {
-    return process.getuid!();
-  }
-  async failureDetail(): Promise<string> {
-    return "";
-  }
-  async reconcile(): Promise<string[]> {
-    return [];
-  }
-}
-
-function config(text: string): Config {
-  const r = parseConfigText(text, "config.json", "/tmp");
-  if (!r.ok) throw new Error(r.errors.join("\n"));
-  return r.config;
-}
+import { config, FakeSpawner } from "./fakes.js";
 
 const HUB = "http://hub.localhost:8000";
 const USERS = "http://users.localhost:8000";

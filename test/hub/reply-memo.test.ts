@@ -5,7 +5,6 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createHubApp } from "../../main/app.js";
-import { parseConfigText } from "../../src/config/load.js";
 import type { Config } from "../../src/config/schema.js";
 import type { Hub } from "../../src/hub/context.js";
 import { ReplyMemo } from "../../src/hub/reply-memo.js";
@@ -14,12 +13,7 @@ import { log } from "../../src/log.js";
 import { Store, type ServerRow } from "../../src/store/store.js";
 import { RouteTable } from "../../proxy/table.js";
 import type { Spawner } from "../../spawners/spawner.js";
-
-function config(text: string): Config {
-  const r = parseConfigText(text, "config.json", "/tmp");
-  if (!r.ok) throw new Error(r.errors.join("\n"));
-  return r.config;
-}
+import { config } from "./fakes.js";
 
 const noSpawner = {} as Spawner;
 let dir: string;

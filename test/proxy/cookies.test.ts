@@ -3,7 +3,7 @@
 import http from "node:http";
 import net from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { closeServer, listen, request, startProxy, type ProxyHarness } from "./harness.js";
+import { closeServer, handshake, listen, request, startProxy, type ProxyHarness } from "./harness.js";
 
 const SET = [
   "_xsrf=ok1; Path=/user/alice/",
@@ -86,31 +86,6 @@ function setCookiesOf(head: string): string[] {
     .split("\r\n")
     .filter((line) => /^set-cookie:/i.test(line))
     .map((line) => line.slice(line.indexOf(":") + 1).trim());
-}
-
-/** Sends a websocket handshake on a raw socket and returns the response head as the proxy sent it. */
-function handshake(base: string, path: string): Promise<string> {
-  const { hostname, port } = new URL(base);
-  return new Promise((resolve, reject) => {
-    const socket = net.connect(Number(port), hostname);
-    let received = "";
-    const timer = setTimeout(() => finish(new Error(`no response head within 5 s: ${JSON.stringify(received)}`)), 5_000);
-    const finish = (err?: Error) => {
-      clearTimeout(timer);
-      socket.destroy();
-      if (err) reject(err);
-      else resolve(received.slice(0, received.indexOf("\r\n\r\n")));
-    };
-    socket.on("error", finish);
-    socket.on("data", (chunk: Buffer) => {
-      received += chunk.toString("latin1");
-      if (received.includes("\r\n\r\n")) finish();
-    });
-    socket.write(
-      `GET ${path} HTTP/1.1\r\nHost: ${hostname}:${port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
-        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
-    );
-  });
 }
 
 // What mallory's server sends to toss cookies onto bob's server and the hub: every way to leave a cookie's

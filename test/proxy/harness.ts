@@ -1,7 +1,7 @@
 // The proxy (proxy/proxy.ts) as the daemon creates it, with a stand-in hub that answers 404 "no route", plus
 // small upstream and client helpers. Everything listens on 127.0.0.1, port 0.
 import http from "node:http";
-import type { AddressInfo } from "node:net";
+import net, { type AddressInfo } from "node:net";
 import { WebSocketServer } from "ws";
 import { createProxy, type RoutingProxy } from "../../proxy/proxy.js";
 import { RouteTable } from "../../proxy/table.js";
@@ -156,4 +156,33 @@ export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(r
 
 export function connections(server: http.Server): Promise<number> {
   return new Promise((resolve, reject) => server.getConnections((err, n) => (err ? reject(err) : resolve(n))));
+}
+
+/**
+ * A websocket handshake on a raw socket, with `host` as its Host header (default: `base`'s) and `extra` header
+ * lines; returns the response head as the proxy sent it.
+ */
+export function handshake(base: string, path: string, host = new URL(base).host, extra = ""): Promise<string> {
+  const { hostname, port } = new URL(base);
+  return new Promise((resolve, reject) => {
+    const socket = net.connect(Number(port), hostname);
+    let received = "";
+    const timer = setTimeout(() => finish(new Error(`no response head within 5 s: ${JSON.stringify(received)}`)), 5_000);
+    const finish = (err?: Error) => {
+      clearTimeout(timer);
+      socket.destroy();
+      if (err) reject(err);
+      else resolve(received.slice(0, received.indexOf("\r\n\r\n")));
+    };
+    socket.on("error", finish);
+    socket.on("close", () => finish());
+    socket.on("data", (chunk: Buffer) => {
+      received += chunk.toString("latin1");
+      if (received.includes("\r\n\r\n")) finish();
+    });
+    socket.write(
+      `GET ${path} HTTP/1.1\r\nHost: ${host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n${extra}` +
+        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+    );
+  });
 }

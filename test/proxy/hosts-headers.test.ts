@@ -5,33 +5,7 @@
 import http from "node:http";
 import net from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { closeServer, listen, request, startEchoUpstream, startProxy, type ProxyHarness } from "./harness.js";
-
-/** A raw websocket handshake with the given Host; returns the response head as the proxy sent it. */
-function handshake(base: string, path: string, host: string, extra = ""): Promise<string> {
-  const { hostname, port } = new URL(base);
-  return new Promise((resolve, reject) => {
-    const socket = net.connect(Number(port), hostname);
-    let received = "";
-    const timer = setTimeout(() => finish(new Error(`no response head within 5 s: ${JSON.stringify(received)}`)), 5_000);
-    const finish = (err?: Error) => {
-      clearTimeout(timer);
-      socket.destroy();
-      if (err) reject(err);
-      else resolve(received.slice(0, received.indexOf("\r\n\r\n")));
-    };
-    socket.on("error", finish);
-    socket.on("close", () => finish());
-    socket.on("data", (chunk: Buffer) => {
-      received += chunk.toString("latin1");
-      if (received.includes("\r\n\r\n")) finish();
-    });
-    socket.write(
-      `GET ${path} HTTP/1.1\r\nHost: ${host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n${extra}` +
-        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
-    );
-  });
-}
+import { closeServer, handshake, listen, request, startEchoUpstream, startProxy, type ProxyHarness } from "./harness.js";
 
 /** The lower-cased header names and values of a raw response head. */
 function headersOf(head: string): [string, string][] {
