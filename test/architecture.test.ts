@@ -10,7 +10,7 @@ const FOLDERS = ["src", "main", "auth", "web", "proxy", "spawners"];
 
 /** Bottom first. The first rule whose pattern matches a file's path decides its layer. */
 const LAYERS: { name: string; files: RegExp }[] = [
-  { name: "core", files: /^src\/(config|store)\/|^src\/(names|log|scopes|time|secrets|negotiate|profiles|server-env|package-root|privileges)\.ts$/ },
+  { name: "core", files: /^src\/(config|store)\/|^src\/(names|log|scopes|time|secrets|negotiate|profiles|server-env|package-root|privileges)\.ts$|^src\/ssh\/(keys|last-use)\.ts$/ },
   { name: "spawners", files: /^spawners\// },
   { name: "proxy", files: /^proxy\// },
   { name: "lifecycle", files: /^src\/(lifecycle|readiness|ports)\.ts$/ },

@@ -108,4 +108,20 @@ export const MIGRATIONS: readonly string[] = [
     value BLOB NOT NULL
   );
   `,
+  /* 4: users' SSH public keys, which sshd asks for through `dist/authorized-keys.js` (read-only). `key` is the
+        checked base64 blob, `fingerprint` "SHA256:…" as ssh-keygen -lf and sshd's log print it (one key once
+        per user), `last_used` from sshd's "Accepted publickey" log lines. */ `
+  CREATE TABLE ssh_keys (
+    id INTEGER PRIMARY KEY,
+    user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    algorithm TEXT NOT NULL,
+    key TEXT NOT NULL,
+    comment TEXT NOT NULL DEFAULT '',
+    fingerprint TEXT NOT NULL,
+    bits INTEGER,
+    created INTEGER NOT NULL,
+    last_used INTEGER,
+    UNIQUE (user_id, fingerprint)
+  );
+  `,
 ];

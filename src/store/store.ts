@@ -8,6 +8,7 @@ import { Identities } from "./identities.js";
 import { OAuth } from "./oauth.js";
 import { Servers } from "./servers.js";
 import { Sessions, type SessionRow } from "./sessions.js";
+import { SshKeys } from "./ssh-keys.js";
 import { Tokens } from "./tokens.js";
 import { Users } from "./users.js";
 
@@ -15,11 +16,12 @@ export type { IdentityRow } from "./identities.js";
 export type { OAuthClientRow, OAuthCodeRow } from "./oauth.js";
 export type { ServerRow, ServerState } from "./servers.js";
 export type { SessionRow } from "./sessions.js";
+export type { SshKeyRow } from "./ssh-keys.js";
 export type { TokenKind, TokenRow } from "./tokens.js";
 export type { UserQuery, UserRow } from "./users.js";
 
 // Later groups may use earlier ones' methods (sessions end their tokens; the purge ends sessions).
-export class Store extends HubSecrets(SpawnEvents(Identities(Sessions(OAuth(Tokens(Servers(Users(StoreBase)))))))) {
+export class Store extends SshKeys(HubSecrets(SpawnEvents(Identities(Sessions(OAuth(Tokens(Servers(Users(StoreBase))))))))) {
   /** Remove expired codes, tokens and sessions (and the OAuth tokens bound to those sessions). */
   purgeExpired(session: { idleMs: number; maxAgeMs: number }): void {
     const now = Date.now();

@@ -69,7 +69,7 @@ describe("the store's login state", () => {
 
     const s = new Store(file);
     try {
-      expect(s.schemaVersion).toBe(3);
+      expect(s.schemaVersion).toBe(MIGRATIONS.length);
       expect(s.getUser("ada")).toBeDefined();
       expect(s.db.prepare("SELECT name FROM sqlite_master WHERE name = 'login_attempts'").get()).toBeUndefined();
       expect(s.secret("oidc-state-cookie").length).toBe(32);
