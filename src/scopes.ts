@@ -13,14 +13,19 @@ const SUBSCOPES: Record<string, string[]> = {
   "read:servers": ["read:users:name"],
   tokens: ["read:tokens"],
   "read:roles:users": ["read:users:name"],
+  // SSH public keys (slicehub's own): list; add and remove; remove only.
+  "users:ssh_keys": ["read:users:ssh_keys", "delete:users:ssh_keys"],
 };
 
-/** What an admin holds (unfiltered). */
-export const ADMIN_SCOPES = ["admin:users", "admin:servers", "tokens", "access:servers", "list:users", "read:hub"];
+/**
+ * What an admin holds (unfiltered). SSH keys: an admin sees everyone's and may remove one, but only its owner
+ * adds a key, since a key added to someone's account logs in as them.
+ */
+export const ADMIN_SCOPES = ["admin:users", "admin:servers", "tokens", "access:servers", "list:users", "read:hub", "read:users:ssh_keys", "delete:users:ssh_keys"];
 
 /** What a plain user holds over themselves. */
 export function userScopes(name: string): string[] {
-  return ["read:users", "users:activity", "servers", "access:servers", "tokens", "list:users"].map((s) => `${s}!user=${name}`);
+  return ["read:users", "users:activity", "servers", "access:servers", "tokens", "list:users", "users:ssh_keys"].map((s) => `${s}!user=${name}`);
 }
 
 export function roleScopes(user: { name: string; admin: number | boolean }): string[] {

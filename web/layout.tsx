@@ -15,7 +15,7 @@ export interface PageUser {
 
 export const pageUser = (who: Who | undefined): PageUser | undefined => (who ? { name: who.user.name, admin: !!who.user.admin } : undefined);
 
-type Section = "home" | "token" | "admin";
+type Section = "home" | "token" | "ssh-keys" | "admin";
 
 /** `wide`: for pages whose tables need more than a comfortable reading width. */
 export function Layout(props: { title: string; user?: PageUser; section?: Section; wide?: boolean; children?: Child; head?: Child }) {
@@ -43,6 +43,7 @@ export function Layout(props: { title: string; user?: PageUser; section?: Sectio
             <nav>
               {link("home", "/hub/home", "Home")}
               {link("token", "/hub/token", "Tokens")}
+              {link("ssh-keys", "/hub/ssh-keys", "SSH keys")}
               {props.user.admin ? link("admin", "/hub/admin", "Admin") : null}
               <span class="who">{props.user.name}</span>
               <a href="/hub/logout">Log out</a>

@@ -19,6 +19,7 @@ import { adminPages } from "./admin.js";
 import { errorPage, pageUser, postedForm } from "./layout.js";
 import { chosenProfile, HomePage, NotRunningPage, SpawnFailedPage, SpawnPendingPage } from "./pages.js";
 import { FAVICON_SVG, LOGO_SVG, STYLE_CSS } from "./style.js";
+import { sshKeyPages } from "./ssh-keys.js";
 import { tokenPages } from "./tokens.js";
 
 /** The profiles `user` may choose from, or undefined when the hub has none (no choice to offer). */
@@ -181,6 +182,7 @@ export function pages(hub: Hub): Hono<HubEnv> {
 
   app.route("/admin", adminPages(hub));
   app.route("/token", tokenPages(hub));
+  app.route("/ssh-keys", sshKeyPages(hub));
 
   app.get("/user-redirect/*", (c) => {
     const who = c.get("who")!;

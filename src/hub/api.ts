@@ -13,6 +13,7 @@ import { csrfProblem } from "./identify.js";
 import { tokenModel, userModel } from "./models.js";
 import { jsonBody, notAuthorized, refuse, requireScope, type ScopedEnv } from "./refuse.js";
 import { ReplyMemo } from "./reply-memo.js";
+import { sshKeyApi } from "./ssh-keys.js";
 import { mintToken } from "./tokens.js";
 
 const PAGINATION = "application/jupyterhub-pagination+json";
@@ -305,6 +306,8 @@ export function hubApi(hub: Hub): Hono<HubEnv> {
     hub.log.info("token revoked", { user: user.name, token_id: `a${t.id}`, by: c.get("who")!.user.name });
     return c.body(null, 204);
   });
+
+  sshKeyApi(api, hub);
 
   api.all("*", (c) => refuse(404, `Not found: ${c.req.method} ${c.req.path}`));
   return api;

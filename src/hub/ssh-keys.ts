@@ -1,0 +1,103 @@
+// Users' SSH public keys: adding and removing them (shared by the REST API below and the /hub/ssh-keys page),
+// the JSON model, and the API routes under the user:
+//   GET    /hub/api/users/{name}/ssh-keys        read:users:ssh_keys   → {"ssh_keys": [model…]}
+//   POST   /hub/api/users/{name}/ssh-keys        users:ssh_keys        {"key": "ssh-ed25519 AAAA… comment"} → 201 model
+//   DELETE /hub/api/users/{name}/ssh-keys/{id}   delete:users:ssh_keys → 204, and the user's open SSH sessions end
+// A bad key is a 400 that says what is wrong with it, a key the user already has a 409.
+import type { Hono } from "hono";
+import { z } from "zod";
+import { MAX_ENTRY_CHARS, parsePublicKey } from "../ssh/keys.js";
+import type { SshKeyRow, UserRow } from "../store/store.js";
+import { isoZ, settledWithin } from "../time.js";
+import type { Hub, HubEnv } from "./context.js";
+import { jsonBody, refuse, requireScope } from "./refuse.js";
+
+/** More than anyone needs (a few laptops and security keys); bounds what one account can make the hub store. */
+export const MAX_SSH_KEYS = 50;
+const END_SESSIONS_MS = 10_000;
+
+export type SshKeyChange = { ok: true; row: SshKeyRow } | { ok: false; status: 400 | 404 | 409; message: string };
+
+/** Checks `text` (one pasted public key) and stores it for `owner`; nothing is written unless it is accepted. */
+export function addSshKey(hub: Hub, owner: UserRow, text: string, by: string): SshKeyChange {
+  const parsed = parsePublicKey(text);
+  if (!parsed.ok) return { ok: false, status: 400, message: parsed.message };
+  const k = parsed.key;
+  const { store } = hub;
+  const row = store.transaction(() => {
+    if (store.listSshKeys(owner.id).length >= MAX_SSH_KEYS) return "full" as const;
+    return store.addSshKey({ userId: owner.id, algorithm: k.type, key: k.base64, comment: k.comment, fingerprint: k.fingerprint, bits: k.bits }) ?? ("duplicate" as const);
+  });
+  if (row === "full") return { ok: false, status: 400, message: `An account may have at most ${MAX_SSH_KEYS} SSH keys; remove one first.` };
+  if (row === "duplicate") return { ok: false, status: 409, message: `This key (${k.fingerprint}) is already on ${owner.name}'s account.` };
+  hub.log.info("ssh key added", { user: owner.name, fingerprint: k.fingerprint, type: k.type, by });
+  return { ok: true, row };
+}
+
+/**
+ * Removes the key and ends the owner's open SSH sessions (a session opened with it must not outlive it; sshd
+ * cannot say which key a session used, so all of them end). Waits for that up to END_SESSIONS_MS.
+ */
+export async function removeSshKey(hub: Hub, owner: UserRow, id: number, by: string): Promise<SshKeyChange> {
+  const row = hub.store.removeSshKey(owner.id, id);
+  if (!row) return { ok: false, status: 404, message: `No such SSH key: ${id}` };
+  hub.log.info("ssh key removed", { user: owner.name, fingerprint: row.fingerprint, by });
+  await endSshSessions(hub, owner.name);
+  return { ok: true, row };
+}
+
+type SshEnd = (user: string) => unknown;
+
+/** Ends the user's SSH sessions through what the SSH host side provides on the hub context (`hub.sshEnd`), if anything. */
+export async function endSshSessions(hub: Hub, user: string): Promise<void> {
+  const end = (hub as Hub & { sshEnd?: SshEnd }).sshEnd;
+  if (typeof end !== "function") return;
+  const ending = Promise.resolve()
+    .then(() => end.call(hub, user))
+    .catch((err: unknown) => hub.log.error("could not end SSH sessions", { user, error: err }));
+  if (!(await settledWithin(ending, END_SESSIONS_MS))) hub.log.warn("SSH sessions still ending", { user, waited_ms: END_SESSIONS_MS });
+}
+
+/** A key as the API shows it. */
+export function sshKeyModel(row: SshKeyRow) {
+  return {
+    id: row.id,
+    algorithm: row.algorithm,
+    bits: row.bits,
+    comment: row.comment,
+    fingerprint: row.fingerprint,
+    key: `${row.algorithm} ${row.key}`,
+    created: isoZ(row.created),
+    last_used: isoZ(row.last_used),
+  };
+}
+
+const NewKey = z.strictObject({ key: z.string().max(MAX_ENTRY_CHARS + 100) });
+
+/** Registers the routes on the hub API (before its catch-all 404). */
+export function sshKeyApi(api: Hono<HubEnv>, hub: Hub): void {
+  const { store } = hub;
+  api.get("/users/:name/ssh-keys", requireScope(hub, "read:users:ssh_keys", "user"), (c) =>
+    c.json({ ssh_keys: store.listSshKeys(c.get("user").id).map(sshKeyModel) }),
+  );
+
+  api.post(
+    "/users/:name/ssh-keys",
+    requireScope(hub, "users:ssh_keys", "user"),
+    jsonBody(NewKey, 'body must be a JSON object like {"key": "ssh-ed25519 AAAA… comment"}: one public key, the line of a .pub file'),
+    (c) => {
+      const added = addSshKey(hub, c.get("user"), c.req.valid("json").key, c.get("who")!.user.name);
+      if (!added.ok) refuse(added.status, added.message);
+      return c.json(sshKeyModel(added.row), 201);
+    },
+  );
+
+  api.delete("/users/:name/ssh-keys/:id", requireScope(hub, "delete:users:ssh_keys", "user"), async (c) => {
+    const raw = c.req.param("id");
+    const id = /^[1-9]\d{0,15}$/.test(raw) ? Number(raw) : undefined;
+    if (id === undefined) refuse(404, `No such SSH key: ${raw.slice(0, 40)}`);
+    const removed = await removeSshKey(hub, c.get("user"), id, c.get("who")!.user.name);
+    if (!removed.ok) refuse(removed.status, removed.message);
+    return c.body(null, 204);
+  });
+}
