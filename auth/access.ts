@@ -8,7 +8,7 @@ import type { Logger } from "../src/log.js";
 import type { Store, UserRow } from "../src/store/store.js";
 
 /** Why this user may no longer use the hub under `cfg`, or undefined if they may (and whether as admin). */
-export function accessUnder(cfg: Config, store: Store, user: UserRow): { allowed: false; why: string } | { allowed: true; admin?: boolean } {
+export function accessUnder(cfg: Config, store: Pick<Store, "getIdentityOfUser">, user: UserRow): { allowed: false; why: string } | { allowed: true; admin?: boolean } {
   if (user.blocked) return { allowed: false, why: "blocked by an admin" };
   const auth = cfg.auth;
   if (auth.kind === "dev") {
@@ -24,9 +24,15 @@ export function accessUnder(cfg: Config, store: Store, user: UserRow): { allowed
   return decision.ok ? { allowed: true, admin: decision.admin } : { allowed: false, why: decision.message };
 }
 
-/** Apply `cfg` to every known user; returns the names whose access ended. */
-export async function enforceAccess(cfg: Config, store: Store, lifecycle: Lifecycle, log: Logger): Promise<string[]> {
+/**
+ * Apply `cfg` to every known user; returns the names whose access ended. `endSsh` gets every user who may not
+ * use the hub (it ends the SSH sessions of those who have any).
+ */
+export async function enforceAccess(cfg: Config, store: Store, lifecycle: Lifecycle, log: Logger, endSsh?: (users: string[]) => Promise<void>): Promise<string[]> {
   const ended: string[] = [];
+  // SSH sessions end at once, not after the servers' stops below.
+  const refused = store.allUsers().filter((u) => !accessUnder(cfg, store, u).allowed).map((u) => u.name);
+  const sshEnded = endSsh?.(refused).catch((err: unknown) => log.error("could not end SSH sessions of users without access", { error: err }));
   for (const user of store.allUsers()) {
     const access = accessUnder(cfg, store, user);
     if (access.allowed) {
@@ -45,5 +51,6 @@ export async function enforceAccess(cfg: Config, store: Store, lifecycle: Lifecy
       log.warn("access ended", { user: user.name, why: access.why, sessions, tokens, servers_stopped: stop ? servers.length : 0 });
     }
   }
+  await sshEnded;
   return ended;
 }

@@ -110,8 +110,8 @@ async function groupExists(group: string): Promise<boolean> {
   }
 }
 
-/** Refuses accounts a hub user must never run as; returns the account otherwise. */
-async function checkUsable(account: Account, hubName: string, cfg: UnixUsersConfig): Promise<Account> {
+/** Refuses accounts a hub user must never run as; returns the account otherwise. (Also what decides whose SSH keys an account gets.) */
+export async function checkUsable(account: Account, hubName: string, cfg: UnixUsersConfig): Promise<Account> {
   // uid 0 is checked on its own in case login.defs sets UID_MIN to 0.
   if (account.uid === 0 || account.uid < (await uidMin()) || account.uid === NOBODY_UID) {
     throw new AccountError(`Unix account ${account.name} is a system account; refusing to run a server as it`);
