@@ -24,7 +24,7 @@ export function sshOffered(cfg: Config): boolean {
 }
 
 /** What to type to connect, or why there is nothing to type. */
-type Connect = { account: string; host: string } | { unavailable: string };
+type Connect = { account: string; host: string; port: number } | { unavailable: string };
 
 function connectInfo(cfg: Config, user: string): Connect {
   if (cfg.spawner.kind !== "systemd") return { unavailable: "This hub runs servers as its own user (the local spawner), so it offers no SSH logins." };
@@ -35,7 +35,10 @@ function connectInfo(cfg: Config, user: string): Connect {
   } catch (err) {
     return { unavailable: (err as Error).message };
   }
-  return { account, host: new URL(cfg.public_url ?? cfg.listen).hostname.replace(/^\[|\]$/g, "") };
+  // ssh.host and ssh.port are the SSH host side's keys (read defensively like ssh.enabled).
+  const ssh = (cfg as { ssh?: { host?: unknown; port?: unknown } }).ssh;
+  const host = typeof ssh?.host === "string" ? ssh.host : new URL(cfg.public_url ?? cfg.listen).hostname;
+  return { account, host: host.replace(/^\[|\]$/g, ""), port: typeof ssh?.port === "number" ? ssh.port : 22 };
 }
 
 function HowToConnect(props: { connect: Connect }) {
@@ -52,12 +55,12 @@ function HowToConnect(props: { connect: Connect }) {
     <section class="card">
       <h2>Connecting</h2>
       <p>
-        With one of these keys: <code>ssh {c.account}@{c.host}</code>
+        With one of these keys: <code>ssh {c.port === 22 ? "" : `-p ${c.port} `}{c.account}@{c.host}</code>
       </p>
       <p class="muted">
         VS Code (Remote-SSH) or Cursor: add this to <code>~/.ssh/config</code>, then run “Remote-SSH: Connect to Host…” and pick <code>slicehub</code>.
       </p>
-      <pre class="log">{`Host slicehub\n    HostName ${c.host}\n    User ${c.account}\n    IdentityFile ~/.ssh/id_ed25519`}</pre>
+      <pre class="log">{`Host slicehub\n    HostName ${c.host}\n${c.port === 22 ? "" : `    Port ${c.port}\n`}    User ${c.account}\n    IdentityFile ~/.ssh/id_ed25519`}</pre>
       <p class="muted">You log in as your own Unix account, inside the same limits as your servers. Removing a key ends your open SSH sessions.</p>
     </section>
   );
