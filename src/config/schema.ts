@@ -313,6 +313,37 @@ export const ConfigSchema = z
       })
       .prefault({})
       .describe("The routing proxy."),
+    admin_access: z
+      .boolean()
+      .default(false)
+      .describe("JupyterHub's name: hub admins may open other users' terminals (each use is logged). Off: a terminal is its owner's only."),
+    terminal: z
+      .strictObject({
+        enabled: z.boolean().default(true).describe("Offer a terminal in the browser: a login shell as the user's Unix account, also when their server is stopped or failed."),
+        max_per_user: z.number().int().min(1).max(50).default(3).describe("Terminals one user may have open at once."),
+        detach_grace_s: seconds("A shell with no browser attached (a closed tab, a reload) keeps running this long, so a reload finds it again.", 300),
+        idle_timeout_s: seconds("A terminal with no input and no output for this long is ended.", 3600),
+        shell: z.string().startsWith("/").optional().describe("The shell to run (as a login shell, with -l). Default: the account's login shell."),
+      })
+      .prefault({})
+      .describe("The browser terminal (/hub/terminal/<user>)."),
+    ssh: z
+      .strictObject({
+        enabled: z
+          .boolean()
+          .default(false)
+          .describe(
+            "SSH for the managed Unix accounts with keys users add on /hub/ssh-keys (the host's OpenSSH asks slicehub for them). Needs the systemd spawner; run `slicehub install` again after changing it, which rewrites sshd's drop-in.",
+          ),
+        host: z
+          .string()
+          .regex(/^[A-Za-z0-9.-]{1,253}$|^\[[0-9A-Fa-f:.]+\]$/, "not a host name or [IPv6] address")
+          .optional()
+          .describe("The host name users' ssh commands use, as shown on the keys page. Default: public_url's host (or listen's)."),
+        port: z.number().int().min(1).max(65535).default(22).describe("The port the host's sshd listens on, as shown to users. slicehub does not change sshd's port."),
+      })
+      .prefault({})
+      .describe("SSH access to users' own accounts (VS Code Remote-SSH, Cursor, a terminal)."),
     http: z
       .strictObject({
         max_body_kib: z
@@ -385,6 +416,14 @@ export const ConfigSchema = z
         });
       }
     }
+    if (c.ssh.enabled && c.spawner.kind !== "systemd") {
+      ctx.addIssue({
+        code: "custom",
+        path: ["ssh", "enabled"],
+        message:
+          'SSH logs users in as their own Unix accounts, which only the systemd spawner has (spawner.unix_users); with the local spawner there is no account to give them, so set spawner.kind to "systemd" or ssh.enabled to false',
+      });
+    }
     if (c.auth.kind === "oidc" && c.spawner.kind === "local" && !c.spawner.single_user_host) {
       ctx.addIssue({
         code: "custom",
@@ -399,7 +438,7 @@ export const ConfigSchema = z
       typeof payload.value === "object" &&
       payload.value !== null &&
       !Array.isArray(payload.value) &&
-      payload.issues.every((i) => !["listen", "public_url", "subdomain_host", "auth", "spawner"].includes(String(i.path?.[0]))),
+      payload.issues.every((i) => !["listen", "public_url", "subdomain_host", "auth", "spawner", "ssh"].includes(String(i.path?.[0]))),
   })
   .describe("slicehub configuration (/etc/slicehub/config.json).");
 
