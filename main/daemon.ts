@@ -11,7 +11,10 @@ import { LocalSpawner } from "../spawners/local.js";
 import { HelperClient } from "../spawners/privileged/client.js";
 import type { Spawner } from "../spawners/spawner.js";
 import { SystemdSpawner } from "../spawners/systemd/spawner.js";
-import { enforceAccess } from "../auth/access.js";
+import { accessUnder, enforceAccess } from "../auth/access.js";
+import { HelperTerminalBackend, LocalTerminalBackend } from "../src/terminal/backend.js";
+import { TerminalManager } from "../src/terminal/manager.js";
+import { terminalUpgrade } from "../src/terminal/upgrade.js";
 import { createHubApp } from "./app.js";
 import { embeddedDefaultConfig, loadConfigFile } from "../src/config/load.js";
 import type { Config } from "../src/config/schema.js";
@@ -140,8 +143,18 @@ export async function runDaemon(configPath: string | undefined): Promise<void> {
   // The config may have changed while the hub was down.
   await enforceAccess(config, db, lifecycle, log);
   const lc = lifecycle;
-  const app = createHubApp({ store: db, lifecycle, config: () => config, log }, { oidcClientSecret });
-  proxy.attach({ hub: app.fetch });
+  // Browser terminals: shells in the helper (systemd spawner) or here (local spawner); a user who loses access
+  // loses them too (the manager checks every second with the same rule as enforceAccess).
+  const terminals = new TerminalManager({
+    store: db,
+    config: () => config,
+    log,
+    backend: helper ? new HelperTerminalBackend(helper) : new LocalTerminalBackend(() => config),
+    allowed: (user) => accessUnder(config, db, user).allowed,
+  });
+  const hubContext = { store: db, lifecycle, config: () => config, log, terminals };
+  const app = createHubApp(hubContext, { oidcClientSecret });
+  proxy.attach({ hub: app.fetch, hubUpgrade: terminalUpgrade(hubContext, terminals) });
   lifecycle.startWatching();
   const housekeeping = setInterval(() => {
     db.purgeExpired({ idleMs: config.session.idle_timeout_s * 1000, maxAgeMs: config.session.max_age_s * 1000 });
@@ -173,7 +186,7 @@ export async function runDaemon(configPath: string | undefined): Promise<void> {
     watcher?.stop();
     clearInterval(housekeeping);
     void proxy.close();
-    void lc.close().finally(() => {
+    void Promise.allSettled([lc.close(), terminals.close()]).finally(() => {
       db.close();
       helper?.stop();
       process.exit(0);

@@ -39,6 +39,11 @@ export interface ProxySinks {
   onActivity(batch: Map<number, Date>): void;
   /** A route's upstream refused a connection: its server may have died. */
   onUpstreamDown(route: Route): void;
+  /**
+   * A websocket upgrade without a route, for the hub's own websockets (the terminal): true when it took the
+   * socket, false to have it refused like any other.
+   */
+  hubUpgrade?(req: IncomingMessage, socket: Duplex, head: Buffer): boolean;
 }
 
 /**
@@ -157,7 +162,7 @@ export function createProxy(opts: ProxyOptions): RoutingProxy {
     const path = routable(req.url);
     const route = path ? table.lookup(path, hostnameOf(req.headers.host)) : undefined;
     if (route) ws(req, socket, head, route);
-    else noRouteForWebsocket(socket);
+    else if (!sinks.hubUpgrade?.(req, socket, head)) noRouteForWebsocket(socket);
   });
 
   /**

@@ -2,6 +2,8 @@
 // server, block and unblock users). Changes are plain POST forms carrying the session's CSRF token.
 import { Hono } from "hono";
 import { raw } from "hono/html";
+import type { Child } from "hono/jsx";
+import { TerminalsAdmin } from "./terminal.js";
 import { z } from "zod";
 import type { Profile } from "../src/config/schema.js";
 import type { Hub, HubEnv, Who } from "../src/hub/context.js";
@@ -41,7 +43,7 @@ const mib = (bytes: number | undefined) => (bytes === undefined ? "—" : `${(by
 const cpu = (seconds: number | undefined) => (seconds === undefined ? "—" : `${seconds.toFixed(1)} s`);
 const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? "" : "s"}`;
 
-function AdminPage(props: { user: PageUser; xsrf: string; users: AdminUser[]; allProfiles: Profile[] }) {
+function AdminPage(props: { user: PageUser; xsrf: string; users: AdminUser[]; allProfiles: Profile[]; terminals?: Child }) {
   const servers = props.users.flatMap((u) => u.servers);
   const running = servers.filter((s) => s.state === "running").length;
   // Starts and stops finish in the background: while one is under way the page reloads itself.
@@ -113,6 +115,7 @@ function AdminPage(props: { user: PageUser; xsrf: string; users: AdminUser[]; al
           ))}
         </table>
       </div>
+      {props.terminals}
     </Layout>
   );
 }
@@ -151,7 +154,7 @@ export function adminPages(hub: Hub): Hono<HubEnv> {
           return { name: u.name, admin: !!u.admin, blocked: !!u.blocked, lastActivity: isoZ(u.last_activity), servers };
         }),
     );
-    return c.html(<AdminPage user={pageUser(who)!} xsrf={who.session?.csrf ?? ""} users={users} allProfiles={hub.config().spawner.profiles} />);
+    return c.html(<AdminPage user={pageUser(who)!} xsrf={who.session?.csrf ?? ""} users={users} allProfiles={hub.config().spawner.profiles} terminals={<TerminalsAdmin hub={hub} xsrf={who.session?.csrf ?? ""} />} />);
   });
 
   const targetForm = postedForm(hub, Target);

@@ -1,4 +1,5 @@
 import { raw } from "hono/html";
+import type { Child } from "hono/jsx";
 import type { Profile } from "../src/config/schema.js";
 import { serverPath } from "../src/names.js";
 import type { ServerRow } from "../src/store/store.js";
@@ -100,7 +101,7 @@ function StartForm(props: { action: string; xsrf: string; profiles: Profile[] | 
 }
 
 /** `profiles`: those this user may use, or undefined when the hub offers no choice; `allProfiles` names past choices. */
-export function HomePage(props: { user: PageUser; xsrf: string; servers: HomeServer[]; namedLimit: number; profiles: Profile[] | undefined; allProfiles: Profile[] }) {
+export function HomePage(props: { user: PageUser; xsrf: string; servers: HomeServer[]; namedLimit: number; profiles: Profile[] | undefined; allProfiles: Profile[]; terminal?: Child }) {
   const { user } = props;
   const hasDefault = props.servers.some((s) => s.name === "");
   const rows: HomeServer[] = hasDefault
@@ -170,6 +171,7 @@ export function HomePage(props: { user: PageUser; xsrf: string; servers: HomeSer
           </form>
         </section>
       ) : null}
+      {props.terminal}
     </Layout>
   );
 }
@@ -227,6 +229,8 @@ export function SpawnFailedPage(props: {
   failure: string;
   profile: string | null;
   pastEvents: string[];
+  /** Offer a terminal (web/terminal.tsx) to repair what broke. */
+  terminal?: boolean;
 }) {
   const label = props.serverName ? `${props.owner}/${props.serverName}` : props.owner;
   const [headline = "", ...rest] = props.failure.replace(/^Start failed: /, "").split("\n");
@@ -259,6 +263,11 @@ export function SpawnFailedPage(props: {
             <button class="primary" type="submit">
               Try again
             </button>
+            {props.terminal ? (
+              <button type="submit" formaction={`/hub/terminal/${serverPath(props.owner, props.serverName)}`}>
+                Open a terminal
+              </button>
+            ) : null}
             <a class="button" href="/hub/home">
               Home
             </a>

@@ -21,6 +21,7 @@ import { chosenProfile, HomePage, NotRunningPage, SpawnFailedPage, SpawnPendingP
 import { FAVICON_SVG, LOGO_SVG, STYLE_CSS } from "./style.js";
 import { sshKeyPages } from "./ssh-keys.js";
 import { tokenPages } from "./tokens.js";
+import { TerminalCard, terminalRoutes, terminalStatic } from "./terminal.js";
 
 /** The profiles `user` may choose from, or undefined when the hub has none (no choice to offer). */
 const choosable = (cfg: Config, user: string) => (cfg.spawner.profiles.length ? profilesFor(cfg, user) : undefined);
@@ -59,6 +60,8 @@ export function pages(hub: Hub): Hono<HubEnv> {
     return c.redirect("/hub/login", 302);
   });
 
+  app.route("/static", terminalStatic());
+
   // Everything below needs a logged-in browser.
   app.use("*", async (c, next) => {
     const who = c.get("who");
@@ -85,6 +88,7 @@ export function pages(hub: Hub): Hono<HubEnv> {
         namedLimit={cfg.spawner.named_servers.limit}
         profiles={choosable(cfg, who.user.name)}
         allProfiles={cfg.spawner.profiles}
+        terminal={<TerminalCard hub={hub} user={who.user.name} xsrf={who.session?.csrf ?? ""} />}
       />,
     );
   });
@@ -174,12 +178,14 @@ export function pages(hub: Hub): Hono<HubEnv> {
       if (server?.failure) {
         const past = store.spawnEvents(server.id, server.spawn_id) as ProgressEvent[];
         const events = past.filter((e) => !e.failed).map((e) => e.message);
-        return c.html(<SpawnFailedPage {...common} failure={server.failure} profile={chosenProfile(server)} pastEvents={events} />, 500);
+        const terminal = !!hub.terminals && hub.config().terminal.enabled && (who.user.name === t.owner.name || (!!who.user.admin && hub.config().admin_access));
+        return c.html(<SpawnFailedPage {...common} failure={server.failure} profile={chosenProfile(server)} pastEvents={events} terminal={terminal} />, 500);
       }
       return c.html(<NotRunningPage {...common} profiles={choosable(hub.config(), t.owner.name)} />);
     });
   }
 
+  app.route("/", terminalRoutes(hub));
   app.route("/admin", adminPages(hub));
   app.route("/token", tokenPages(hub));
   app.route("/ssh-keys", sshKeyPages(hub));

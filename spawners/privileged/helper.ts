@@ -17,6 +17,7 @@ import { runHooks } from "../hooks.js";
 import { journalTail, listUnits, resetFailed, runUnit, showUnit, stopUnit } from "../systemd/systemctl.js";
 import { namedUnitsOf, sliceSetPropertyArgv, systemdRunArgv, unitNames } from "../systemd/units.js";
 import { HelperRequest, type HelperMessage, type SystemdState } from "./protocol.js";
+import { HelperTerminals, Refusal as TerminalRefusal } from "../../src/terminal/helper-side.js";
 
 const RUN_DIR = "/run/slicehub";
 /** Root-only home of the token files systemd loads as credentials; each is removed when its server stops. */
@@ -61,6 +62,8 @@ export async function runHelper(configPath: string): Promise<void> {
   };
   config();
   installWrapper();
+  const terminals = new HelperTerminals(hlog);
+  void terminals.endLeftovers().catch((err: unknown) => hlog.warn("could not end the terminals of an earlier run", { error: err }));
 
   const userExists = (cfg: Config, name: string): boolean => hubUserExists(databaseFile(cfg.state_dir), name);
 
@@ -167,6 +170,24 @@ export async function runHelper(configPath: string): Promise<void> {
       }
       case "list":
         return await listUnits("slicehub-server-*.service");
+      case "terminal-open": {
+        const cfg = config();
+        const sp = systemdConfig(cfg);
+        if (!userExists(cfg, req.user)) throw new Refused(`no hub user ${req.user}`);
+        try {
+          return await terminals.open(cfg, sp, req);
+        } catch (err) {
+          throw err instanceof TerminalRefusal ? new Refused(err.message) : err;
+        }
+      }
+      case "terminal-resize":
+        terminals.resize(req.terminal, req.cols, req.rows);
+        return null;
+      case "terminal-close":
+        await terminals.close(req.terminal);
+        return null;
+      case "terminal-list":
+        return terminals.list();
     }
   };
 
@@ -190,7 +211,11 @@ export async function runHelper(configPath: string): Promise<void> {
     );
   });
   // The web process is our only client: when it goes, so do we (servers keep running in their units).
-  process.on("disconnect", () => process.exit(0));
+  // Terminals cannot outlive the helper (their ptys are its own): their units are stopped, within 5 s.
+  process.on("disconnect", () => {
+    setTimeout(() => process.exit(0), 5_000).unref();
+    void terminals.closeAll().finally(() => process.exit(0));
+  });
   send({ type: "ready", pid: process.pid });
 }
 

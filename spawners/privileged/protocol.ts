@@ -8,6 +8,8 @@ const id = z.number().int().nonnegative();
 /** Unit names as units.ts makes them; the helper also checks the unit belongs to slicehub. */
 export const UNIT_NAME = /^slicehub-server-[A-Za-z0-9:_.\\-]{1,200}\.service$/;
 const unit = z.string().regex(UNIT_NAME, "not a slicehub server unit");
+const terminalId = z.string().regex(/^[0-9a-f]{16}$/, "not a terminal id");
+const terminalSize = { cols: z.number().int().min(2).max(1000), rows: z.number().int().min(2).max(500) };
 
 export const HelperRequest = z.discriminatedUnion("op", [
   z.strictObject({
@@ -24,6 +26,18 @@ export const HelperRequest = z.discriminatedUnion("op", [
   z.strictObject({ op: z.literal("detail"), id, unit }),
   z.strictObject({ op: z.literal("usage"), id, unit }),
   z.strictObject({ op: z.literal("list"), id }),
+  // Terminals (src/terminal/helper-side.ts): the helper picks the account, shell, limits and unit itself.
+  z.strictObject({
+    op: z.literal("terminal-open"),
+    id,
+    user: z.string().regex(USER_NAME),
+    server: z.union([z.literal(""), z.string().regex(SERVER_NAME)]),
+    profile: z.string().max(32),
+    ...terminalSize,
+  }),
+  z.strictObject({ op: z.literal("terminal-resize"), id, terminal: terminalId, ...terminalSize }),
+  z.strictObject({ op: z.literal("terminal-close"), id, terminal: terminalId }),
+  z.strictObject({ op: z.literal("terminal-list"), id }),
 ]);
 export type HelperRequest = z.infer<typeof HelperRequest>;
 

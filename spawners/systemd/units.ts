@@ -58,7 +58,7 @@ export interface Limits {
   tasks?: number;
 }
 
-function limitProperties(limits: Limits): string[] {
+export function limitProperties(limits: Limits): string[] {
   const props: string[] = [];
   if (limits.memory !== undefined) props.push(`MemoryMax=${limits.memory}`);
   if (limits.cpu !== undefined) props.push(`CPUQuota=${cpuQuota(limits.cpu)}`);
@@ -68,7 +68,7 @@ function limitProperties(limits: Limits): string[] {
 
 export type Hardening = SystemdSpawnerConfig["hardening"];
 
-function hardeningProperties(h: Hardening, home: string): string[] {
+export function hardeningProperties(h: Hardening, home: string): string[] {
   const props: string[] = [];
   if (h.no_new_privileges) props.push("NoNewPrivileges=yes");
   if (h.private_tmp) props.push("PrivateTmp=yes");

@@ -4,12 +4,15 @@ import type { Config } from "../config/schema.js";
 import type { Lifecycle } from "../lifecycle.js";
 import type { Logger } from "../log.js";
 import type { SessionRow, Store, TokenRow, UserRow } from "../store/store.js";
+import type { TerminalManager } from "../terminal/manager.js";
 
 export interface Hub {
   store: Store;
   config: () => Config;
   lifecycle: Lifecycle;
   log: Logger;
+  /** The browser terminals (src/terminal/); absent where a hub is built without them (some tests). */
+  terminals?: TerminalManager;
 }
 
 export interface Who {
