@@ -6,7 +6,9 @@
 // A bad key is a 400 that says what is wrong with it, a key the user already has a 409.
 import type { Hono } from "hono";
 import { z } from "zod";
+import { unixAccountName } from "../../spawners/accounts.js";
 import { MAX_ENTRY_CHARS, parsePublicKey } from "../ssh/keys.js";
+import { parseAcceptedPublickey } from "../ssh/last-use.js";
 import type { SshKeyRow, UserRow } from "../store/store.js";
 import { isoZ, settledWithin } from "../time.js";
 import type { Hub, HubEnv } from "./context.js";
@@ -56,6 +58,46 @@ export async function endSshSessions(hub: Hub, user: string): Promise<void> {
     .then(() => end.call(hub, user))
     .catch((err: unknown) => hub.log.error("could not end SSH sessions", { user, error: err }));
   if (!(await settledWithin(ending, END_SESSIONS_MS))) hub.log.warn("SSH sessions still ending", { user, waited_ms: END_SESSIONS_MS });
+}
+
+/**
+ * Records the logins in these sshd log messages as the keys' last use (see src/ssh/last-use.ts for where the
+ * messages must come from). Unix accounts map back to hub users exactly as the AuthorizedKeysCommand maps them
+ * (unixAccountName of the candidate); lines for other accounts, other messages and unknown keys are skipped.
+ * Returns how many keys were marked.
+ */
+export function recordSshLogins(hub: Hub, entries: Iterable<{ message: string; at: Date }>): number {
+  const cfg = hub.config();
+  if (cfg.spawner.kind !== "systemd") return 0;
+  const prefix = cfg.spawner.unix_users.prefix;
+  const owners = new Map<string, UserRow | undefined>();
+  const ownerOf = (account: string): UserRow | undefined => {
+    if (owners.has(account)) return owners.get(account);
+    const named = (u: UserRow | undefined) => {
+      try {
+        return u && unixAccountName(prefix, u.name) === account ? u : undefined;
+      } catch {
+        return undefined;
+      }
+    };
+    // Usually the name after the prefix; a shortened account name needs a look at every user.
+    let owner = account.startsWith(prefix) ? named(hub.store.getUser(account.slice(prefix.length))) : undefined;
+    if (!owner && /-[0-9a-f]{6}$/.test(account)) {
+      const all = hub.store.allUsers().filter((u) => named(u));
+      owner = all.length === 1 ? all[0] : undefined;
+    }
+    owners.set(account, owner);
+    return owner;
+  };
+  let marked = 0;
+  hub.store.transaction(() => {
+    for (const { message, at } of entries) {
+      const login = parseAcceptedPublickey(message);
+      const owner = login && ownerOf(login.account);
+      if (owner && hub.store.markSshKeyUsed(owner.id, login.fingerprint, at)) marked++;
+    }
+  });
+  return marked;
 }
 
 /** A key as the API shows it. */
