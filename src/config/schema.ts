@@ -344,20 +344,6 @@ export const ConfigSchema = z
       })
       .prefault({})
       .describe("SSH access to users' own accounts (VS Code Remote-SSH, Cursor, a terminal)."),
-    admin_access: z
-      .boolean()
-      .default(false)
-      .describe("JupyterHub's name: hub admins may open other users' terminals (each use is logged). Off: a terminal is its owner's only."),
-    terminal: z
-      .strictObject({
-        enabled: z.boolean().default(true).describe("Offer a terminal in the browser: a login shell as the user's Unix account, also when their server is stopped or failed."),
-        max_per_user: z.number().int().min(1).max(50).default(3).describe("Terminals one user may have open at once."),
-        detach_grace_s: seconds("A shell with no browser attached (a closed tab, a reload) keeps running this long, so a reload finds it again.", 300),
-        idle_timeout_s: seconds("A terminal with no input and no output for this long is ended.", 3600),
-        shell: z.string().startsWith("/").optional().describe("The shell to run (as a login shell, with -l). Default: the account's login shell."),
-      })
-      .prefault({})
-      .describe("The browser terminal (/hub/terminal/<user>)."),
     http: z
       .strictObject({
         max_body_kib: z
