@@ -82,14 +82,16 @@ function KeyTable(props: { keys: SshKeyRow[]; xsrf: string }) {
         {props.keys.map((k) => (
           <tr>
             <td data-label="Key">
-              {keyTypeLabel(k.algorithm)}
-              {k.bits ? ` ${k.bits}` : ""}
-              {k.comment ? (
-                <>
-                  {" · "}
-                  <span class="muted">{k.comment}</span>
-                </>
-              ) : null}
+              <span>
+                {keyTypeLabel(k.algorithm)}
+                {k.bits ? ` ${k.bits}` : ""}
+                {k.comment ? (
+                  <>
+                    {" · "}
+                    <span class="muted">{k.comment}</span>
+                  </>
+                ) : null}
+              </span>
             </td>
             <td data-label="Fingerprint">
               <code style="overflow-wrap:anywhere">{k.fingerprint}</code>
