@@ -58,6 +58,10 @@ Sets up this host for the systemd spawner, as root. Creates only what is missing
   - DIR/roothooks.d, empty (executables there run as root before each server starts)
   - the state directory (default /var/lib/slicehub), owned by that user
   - the service unit slicehub.service (hardened; see deploy/slicehub.service)
+  - with the systemd spawner and openssh-server: /etc/ssh/sshd_config.d/slicehub.conf for the managed
+    accounts (keys from the hub when ssh.enabled, else no SSH login for them) and, when enabled, its
+    AuthorizedKeysCommand /usr/local/libexec/slicehub/authorized-keys; sshd is reloaded. Rewritten on every
+    run: run install again after changing ssh.enabled, spawner.unix_users.prefix or run_as.
 Then: systemctl daemon-reload && systemctl enable --now slicehub
 
 Options:
@@ -189,7 +193,7 @@ async function main(argv: string[]): Promise<void> {
       if (values.help) return void process.stdout.write(HELP.install!);
       if (positionals.length) fail(`unexpected argument: ${positionals[0]}`, command);
       const { install } = await import("./install.js");
-      install(
+      await install(
         {
           configDir: (values["config-dir"] as string | undefined) ?? "/etc/slicehub",
           unitDir: (values["unit-dir"] as string | undefined) ?? "/etc/systemd/system",

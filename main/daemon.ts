@@ -15,6 +15,7 @@ import { accessUnder, enforceAccess } from "../auth/access.js";
 import { HelperTerminalBackend, LocalTerminalBackend } from "../src/terminal/backend.js";
 import { TerminalManager } from "../src/terminal/manager.js";
 import { terminalUpgrade } from "../src/terminal/upgrade.js";
+import { SshSessions } from "../src/ssh/sessions.js";
 import { createHubApp } from "./app.js";
 import { embeddedDefaultConfig, loadConfigFile } from "../src/config/load.js";
 import type { Config } from "../src/config/schema.js";
@@ -141,7 +142,10 @@ export async function runDaemon(configPath: string | undefined): Promise<void> {
   );
   await adoption.checked;
   // The config may have changed while the hub was down.
-  await enforceAccess(config, db, lifecycle, log);
+  // SSH sessions: ended with access (a key removed, a user blocked, deleted or no longer allowed); no-ops without the helper.
+  const ssh = new SshSessions(helper, log);
+  const endSsh = (users: string[]) => ssh.endAll(users);
+  await enforceAccess(config, db, lifecycle, log, endSsh);
   const lc = lifecycle;
   // Browser terminals: shells in the helper (systemd spawner) or here (local spawner); a user who loses access
   // loses them too (the manager checks every second with the same rule as enforceAccess).
@@ -152,7 +156,16 @@ export async function runDaemon(configPath: string | undefined): Promise<void> {
     backend: helper ? new HelperTerminalBackend(helper) : new LocalTerminalBackend(() => config),
     allowed: (user) => accessUnder(config, db, user).allowed,
   });
-  const hubContext = { store: db, lifecycle, config: () => config, log, terminals };
+  const hubContext = {
+    store: db,
+    lifecycle,
+    config: () => config,
+    log,
+    terminals,
+    ssh,
+    sshEnd: (user: string) => ssh.end(user).then(() => undefined),
+    sshPrepare: (user: string) => (config.ssh.enabled ? ssh.prepare(user) : Promise.resolve()),
+  };
   const app = createHubApp(hubContext, { oidcClientSecret });
   proxy.attach({ hub: app.fetch, hubUpgrade: terminalUpgrade(hubContext, terminals) });
   lifecycle.startWatching();
@@ -168,7 +181,8 @@ export async function runDaemon(configPath: string | undefined): Promise<void> {
         (next) => {
           config = next;
           setLogLevel(config.log_level);
-          void enforceAccess(next, db, lc, log).catch((err: unknown) => log.error("applying access changes failed", { error: err }));
+          if (next.ssh.enabled) void ssh.applyLimits().catch((err: unknown) => log.error("applying SSH limits failed", { error: err }));
+          void enforceAccess(next, db, lc, log, endSsh).catch((err: unknown) => log.error("applying access changes failed", { error: err }));
         },
         log,
       )

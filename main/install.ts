@@ -3,7 +3,10 @@
 import { execFileSync } from "node:child_process";
 import { chownSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { loadConfigFile } from "../src/config/load.js";
 import { cliPath, packageRoot } from "../src/package-root.js";
+import { configureSshd, SSHD_DROPIN, sshdInstalled } from "../src/ssh/sshd.js";
+import { prefixAccounts } from "../spawners/privileged/ssh.js";
 
 const PACKAGE_ROOT = packageRoot();
 
@@ -50,7 +53,7 @@ export const starterConfig = (o: InstallOptions): string => `{
 }
 `;
 
-export function install(o: InstallOptions, say: (line: string) => void): void {
+export async function install(o: InstallOptions, say: (line: string) => void): Promise<void> {
   if (process.getuid?.() !== 0) throw new Error("install needs root (it creates a system user and writes under /etc)");
 
   // 1. The unprivileged user the web process drops to.
@@ -96,7 +99,49 @@ export function install(o: InstallOptions, say: (line: string) => void): void {
   const unitPath = join(o.unitDir, "slicehub.service");
   writeFileSync(unitPath, unit, { mode: 0o644 });
   say(`wrote ${unitPath}`);
+
+  // 6. The host's OpenSSH, for the accounts slicehub manages.
+  await installSshd(configPath, say);
   say("next: systemctl daemon-reload && systemctl enable --now slicehub");
+}
+
+/**
+ * sshd's drop-in for the managed accounts (src/ssh/sshd.ts), from the config as it is now: written whenever the
+ * systemd spawner is configured and OpenSSH's server is installed, with SSH on or off. Off, it still matters: it
+ * makes sure nobody logs in to a managed account with a key planted in ~/.ssh/authorized_keys. Run install again
+ * after changing ssh.enabled, unix_users.prefix or run_as.
+ */
+async function installSshd(configPath: string, say: (line: string) => void): Promise<void> {
+  const r = loadConfigFile(configPath);
+  if (!r.ok) {
+    say(`sshd: left as it is: ${configPath} is not valid yet (${r.errors[0]}); run slicehub install again once it is`);
+    return;
+  }
+  const cfg = r.config;
+  if (cfg.spawner.kind !== "systemd") {
+    say("sshd: left as it is (the local spawner has no managed accounts)");
+    return;
+  }
+  if (!sshdInstalled()) {
+    say(`sshd: OpenSSH's server is not installed${cfg.ssh.enabled ? "; ssh.enabled needs it: apt install openssh-server, then run slicehub install again" : ""}`);
+    return;
+  }
+  const unixUsers = cfg.spawner.unix_users;
+  // Accounts with the prefix that slicehub did not make (and may not adopt) are not its to configure.
+  const exclude = (await prefixAccounts(unixUsers)).filter((a) => a.hubUser === undefined).map((a) => a.name);
+  if (exclude.length) say(`sshd: left out of ${SSHD_DROPIN} (accounts with the prefix that are not slicehub's): ${exclude.join(", ")}`);
+  configureSshd(
+    {
+      prefix: unixUsers.prefix,
+      serviceUser: cfg.run_as,
+      enabled: cfg.ssh.enabled,
+      exclude,
+      node: process.execPath,
+      entry: join(PACKAGE_ROOT, "dist/authorized-keys.js"),
+      configPath,
+    },
+    say,
+  );
 }
 
 function existsAccount(name: string): boolean {

@@ -4,6 +4,7 @@ import { Hono } from "hono";
 import { raw } from "hono/html";
 import type { Child } from "hono/jsx";
 import { TerminalsAdmin } from "./terminal.js";
+import { SshSessionsAdmin } from "./ssh-sessions.js";
 import { z } from "zod";
 import type { Profile } from "../src/config/schema.js";
 import type { Hub, HubEnv, Who } from "../src/hub/context.js";
@@ -43,7 +44,7 @@ const mib = (bytes: number | undefined) => (bytes === undefined ? "—" : `${(by
 const cpu = (seconds: number | undefined) => (seconds === undefined ? "—" : `${seconds.toFixed(1)} s`);
 const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? "" : "s"}`;
 
-function AdminPage(props: { user: PageUser; xsrf: string; users: AdminUser[]; allProfiles: Profile[]; terminals?: Child }) {
+function AdminPage(props: { user: PageUser; xsrf: string; users: AdminUser[]; allProfiles: Profile[]; terminals?: Child; ssh?: Child }) {
   const servers = props.users.flatMap((u) => u.servers);
   const running = servers.filter((s) => s.state === "running").length;
   // Starts and stops finish in the background: while one is under way the page reloads itself.
@@ -116,6 +117,7 @@ function AdminPage(props: { user: PageUser; xsrf: string; users: AdminUser[]; al
         </table>
       </div>
       {props.terminals}
+      {props.ssh}
     </Layout>
   );
 }
@@ -154,7 +156,7 @@ export function adminPages(hub: Hub): Hono<HubEnv> {
           return { name: u.name, admin: !!u.admin, blocked: !!u.blocked, lastActivity: isoZ(u.last_activity), servers };
         }),
     );
-    return c.html(<AdminPage user={pageUser(who)!} xsrf={who.session?.csrf ?? ""} users={users} allProfiles={hub.config().spawner.profiles} terminals={<TerminalsAdmin hub={hub} xsrf={who.session?.csrf ?? ""} />} />);
+    return c.html(<AdminPage user={pageUser(who)!} xsrf={who.session?.csrf ?? ""} users={users} allProfiles={hub.config().spawner.profiles} terminals={<TerminalsAdmin hub={hub} xsrf={who.session?.csrf ?? ""} />} ssh={<SshSessionsAdmin hub={hub} users={users.map((u) => u.name)} />} />);
   });
 
   const targetForm = postedForm(hub, Target);
@@ -192,13 +194,14 @@ export function adminPages(hub: Hub): Hono<HubEnv> {
     return c.redirect("/hub/admin", 303);
   });
 
-  app.post("/block", targetForm, (c) => {
+  app.post("/block", targetForm, async (c) => {
     const t = posted(c.req.valid("form"));
     const who = c.get("who")!;
     if (t.user.id === who.user.id) refuse(400, "You cannot block yourself.");
     store.setBlocked(t.user.id, true);
     const { sessions, tokens } = store.revokeUserAccess(t.user.id);
     for (const s of store.listServers(t.user.id)) if (lifecycle.status(s) !== "stopped") stopInBackground(t.user, s);
+    await hub.sshEnd?.(t.user.name).catch((err: unknown) => hub.log.error("could not end SSH sessions", { user: t.user.name, error: err }));
     hub.log.warn("user blocked by admin", { user: t.user.name, by: who.user.name, sessions, tokens });
     return c.redirect("/hub/admin", 303);
   });

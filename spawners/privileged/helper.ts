@@ -17,6 +17,7 @@ import { runHooks } from "../hooks.js";
 import { journalTail, listUnits, resetFailed, runUnit, showUnit, stopUnit } from "../systemd/systemctl.js";
 import { namedUnitsOf, sliceSetPropertyArgv, systemdRunArgv, unitNames } from "../systemd/units.js";
 import { HelperRequest, type HelperMessage, type SystemdState } from "./protocol.js";
+import { applyAllSshLimits, applySshLimits, endSshSessions, existingAccount, sshUsage } from "./ssh.js";
 import { HelperTerminals, Refusal as TerminalRefusal } from "../../src/terminal/helper-side.js";
 
 const RUN_DIR = "/run/slicehub";
@@ -63,6 +64,14 @@ export async function runHelper(configPath: string): Promise<void> {
   config();
   installWrapper();
   const terminals = new HelperTerminals(hlog);
+  {
+    // SSH sessions' limits follow the config even for users who start no server after a change made while
+    // slicehub was down.
+    const cfg = config();
+    if (cfg.ssh.enabled && cfg.spawner.kind === "systemd") {
+      void applyAllSshLimits(cfg, cfg.spawner, hlog).catch((err: unknown) => hlog.warn("could not set the SSH limits", { error: err }));
+    }
+  }
   void terminals.endLeftovers().catch((err: unknown) => hlog.warn("could not end the terminals of an earlier run", { error: err }));
 
   const userExists = (cfg: Config, name: string): boolean => hubUserExists(databaseFile(cfg.state_dir), name);
@@ -87,6 +96,7 @@ export async function runHelper(configPath: string): Promise<void> {
         const profile = resolveProfile(cfg, req.user, req.profile || undefined);
         progress(15, "Preparing your Unix account");
         const account = await ensureAccount(req.user, sp.unix_users, hlog);
+        if (cfg.ssh.enabled) await applySshLimits(cfg, req.user, account, hlog).catch((e: unknown) => hlog.warn("could not set the SSH limits", { user: req.user, error: e }));
         const current = await showUnit(unit, ["ActiveState", "LoadState"]);
         if (current.ActiveState === "active" || current.ActiveState === "activating") {
           throw new Refused(`${unit} is already running`);
@@ -188,6 +198,38 @@ export async function runHelper(configPath: string): Promise<void> {
         return null;
       case "terminal-list":
         return terminals.list();
+      case "ssh-end": {
+        // Also under an older config or with SSH now off: ending sessions is always safe, and wanted.
+        const account = await existingAccount(req.user, systemdConfig(config()).unix_users);
+        if (!account) return { sessions: 0 };
+        const sessions = await endSshSessions(account.uid, hlog);
+        if (sessions) hlog.info("ended SSH sessions", { user: req.user, account: account.name, sessions });
+        return { sessions };
+      }
+      case "ssh-sessions": {
+        const sp = systemdConfig(config());
+        const byUid = new Map<number, string>();
+        for (const user of req.users) {
+          const account = await existingAccount(user, sp.unix_users);
+          if (account) byUid.set(account.uid, user);
+        }
+        const usage = sshUsage(new Set(byUid.keys()));
+        return Object.fromEntries([...usage].map(([uid, u]) => [byUid.get(uid)!, u]));
+      }
+      case "ssh-prepare": {
+        // A user who adds a key before ever starting a server needs an account to log in to.
+        const cfg = config();
+        const sp = systemdConfig(cfg);
+        if (!cfg.ssh.enabled) throw new Refused("ssh.enabled is false");
+        if (!userExists(cfg, req.user)) throw new Refused(`no hub user ${req.user}`);
+        const account = await ensureAccount(req.user, sp.unix_users, hlog);
+        await applySshLimits(cfg, req.user, account, hlog);
+        return { account: account.name };
+      }
+      case "ssh-limits": {
+        const cfg = config();
+        return cfg.ssh.enabled ? { changed: await applyAllSshLimits(cfg, systemdConfig(cfg), hlog) } : { changed: 0 };
+      }
     }
   };
 

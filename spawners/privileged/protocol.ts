@@ -38,6 +38,11 @@ export const HelperRequest = z.discriminatedUnion("op", [
   z.strictObject({ op: z.literal("terminal-resize"), id, terminal: terminalId, ...terminalSize }),
   z.strictObject({ op: z.literal("terminal-close"), id, terminal: terminalId }),
   z.strictObject({ op: z.literal("terminal-list"), id }),
+  // SSH (spawners/privileged/ssh.ts): the helper resolves the Unix account from the hub user name itself.
+  z.strictObject({ op: z.literal("ssh-end"), id, user: z.string().regex(USER_NAME) }),
+  z.strictObject({ op: z.literal("ssh-sessions"), id, users: z.array(z.string().regex(USER_NAME)).max(100_000) }),
+  z.strictObject({ op: z.literal("ssh-prepare"), id, user: z.string().regex(USER_NAME) }),
+  z.strictObject({ op: z.literal("ssh-limits"), id }),
 ]);
 export type HelperRequest = z.infer<typeof HelperRequest>;
 

@@ -176,6 +176,7 @@ export function hubApi(hub: Hub): Hono<HubEnv> {
     if (servers.some((s) => lifecycle.status(s) === "stopping")) refuse(400, `${user.name}'s server is in the process of stopping, please wait.`);
     await Promise.all(servers.map((s) => lifecycle.remove(user, s)));
     store.deleteUser(user.id);
+    await hub.sshEnd?.(user.name).catch((err: unknown) => hub.log.error("could not end SSH sessions", { user: user.name, error: err }));
     hub.log.info("user deleted", { user: user.name, by: who.user.name });
     return c.body(null, 204);
   });

@@ -5,6 +5,7 @@ import type { Lifecycle } from "../lifecycle.js";
 import type { Logger } from "../log.js";
 import type { SessionRow, Store, TokenRow, UserRow } from "../store/store.js";
 import type { TerminalManager } from "../terminal/manager.js";
+import type { SshSessions } from "../ssh/sessions.js";
 
 export interface Hub {
   store: Store;
@@ -13,6 +14,12 @@ export interface Hub {
   log: Logger;
   /** The browser terminals (src/terminal/); absent where a hub is built without them (some tests). */
   terminals?: TerminalManager;
+  /** SSH sessions (src/ssh/sessions.ts): no-ops under the local spawner; absent in some tests. */
+  ssh?: SshSessions;
+  /** Ends the user's open SSH sessions (a key removed, the user blocked or deleted). */
+  sshEnd?: (user: string) => Promise<void>;
+  /** Makes sure the user's Unix account exists and has its SSH limits (after a key is added). */
+  sshPrepare?: (user: string) => Promise<void>;
 }
 
 export interface Who {
