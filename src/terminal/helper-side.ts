@@ -4,7 +4,7 @@
 // user (run_as) and root can enter. Control (open, resize, close, list) comes over the helper's IPC like every
 // other request; the helper decides the account, shell, limits and unit itself from its own reading of the
 // config and the store, never from what it was sent.
-import { chmodSync, chownSync, mkdirSync, rmSync } from "node:fs";
+import { chmodSync, chownSync, existsSync, mkdirSync, rmSync } from "node:fs";
 import net from "node:net";
 import { join } from "node:path";
 import { randomBytes } from "node:crypto";
@@ -19,6 +19,7 @@ import { PtySession } from "./pty-session.js";
 import { TERMINAL_UNIT_GLOB, terminalRunArgv, terminalUnit, usableShell } from "./units.js";
 
 export const TERMINAL_SOCKET_DIR = "/run/slicehub/terminals";
+const SYSTEM_BUS = "/run/dbus/system_bus_socket";
 /** Output queued for a slow reader beyond which the shell's output is paused. */
 const HIGH_WATER = 1 << 20;
 /** How long an ended terminal's record (and its exit frame) stays for the web process to read. */
@@ -82,6 +83,8 @@ export class HelperTerminals {
     const account = await ensureAccount(req.user, sp.unix_users, this.log);
     const shell = cfg.terminal.shell ?? account.shell;
     if (!usableShell(shell)) throw new Refusal(`Unix account ${account.name} has no login shell (${shell || "none"}); an admin can set terminal.shell`);
+    // systemd-run --pty (and --wait) talk to systemd through the system bus, not its private socket.
+    if (!existsSync(SYSTEM_BUS)) throw new Refusal("terminals under the systemd spawner need the system D-Bus (Debian package dbus), and it is not running");
     const id = randomBytes(8).toString("hex");
     const unit = terminalUnit(req.user, id);
     const { slice } = unitNames(req.user, "");
@@ -121,7 +124,7 @@ export class HelperTerminals {
     this.live.set(id, entry);
     pty.onExit((exit) => {
       entry.ended = true;
-      this.log.info("terminal ended", { user: entry.user, unit, code: exit.code, signal: exit.signal });
+      this.log.info("terminal ended", { user: entry.user, unit, status: exit.code, signal: exit.signal });
       setTimeout(() => this.forget(entry), ENDED_KEEP_MS).unref();
     });
     this.log.info("terminal opened", { user: req.user, server: req.server, unit, account: account.name, profile: profile?.name });

@@ -244,7 +244,7 @@ export class TerminalManager {
     conn?.attachment?.close();
     this.terminals.delete(t.id);
     void this.opts.backend.close(t.id).catch(() => undefined);
-    this.opts.log.info("terminal shell exited", { user: t.owner, terminal: t.id, code: exit.code, signal: exit.signal });
+    this.opts.log.info("terminal shell exited", { user: t.owner, terminal: t.id, status: exit.code, signal: exit.signal });
   }
 
   /** Ends a terminal: the page is told `why`, the shell and everything it started are stopped. */
