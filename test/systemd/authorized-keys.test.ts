@@ -2,7 +2,7 @@
 // the way the systemd spawner makes them (useradd, GECOS "slicehub <hub user>"), and the hub's database owned
 // by the service user and opened read-only. Needs root (useradd, runuser); no sshd here (the SSH host side's
 // tests run the real one). Also reports the command's wall time.
-import { execFile, execFileSync } from "node:child_process";
+import { execFile, execFileSync, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -173,6 +173,38 @@ describe.skipIf(skip !== undefined)("authorized-keys as the service user with re
     store.setBlocked(store.getUser("alice")!.id, false);
     store.close();
     handOver();
+    expect((await keysFor(config, `${PREFIX}alice`)).stdout.trim().split("\n").length).toBe(2);
+  });
+
+  it("sees a key the running hub just wrote (the hub, as the service user, holds the database open in WAL mode)", async () => {
+    const config = writeConfig("config.json");
+    const k = parsePublicKey(pub.c!);
+    if (!k.ok) throw new Error(k.message);
+    // A stand-in for the daemon: the service user's Store, open, with a fresh key in its write-ahead log.
+    const script = `
+      const { Store } = await import(${JSON.stringify(join(ROOT, "dist/src/store/store.js"))});
+      const store = new Store(${JSON.stringify(databaseFile(state))});
+      const alice = store.getUser("alice");
+      store.addSshKey({ userId: alice.id, algorithm: ${JSON.stringify(k.key.type)}, key: ${JSON.stringify(k.key.base64)}, comment: "", fingerprint: ${JSON.stringify(k.key.fingerprint)}, bits: 256 });
+      process.stdout.write("ready");
+      process.stdin.on("end", () => { store.removeSshKey(alice.id, store.listSshKeys(alice.id).at(-1).id); store.close(); });
+      process.stdin.resume();
+    `;
+    const hub = spawn("runuser", ["-u", SERVICE, "--", process.execPath, "--input-type=module", "-e", script], { stdio: ["pipe", "pipe", "inherit"] });
+    try {
+      await new Promise<void>((resolve, reject) => {
+        hub.stdout!.on("data", (d: Buffer) => d.toString().includes("ready") && resolve());
+        hub.once("exit", (code) => reject(new Error(`the stand-in hub exited (${code})`)));
+      });
+      expect(readdirSync(state)).toContain("slicehub.sqlite-wal");
+      const r = await keysFor(config, `${PREFIX}alice`);
+      expect(r.stderr).toBe("");
+      expect(r.stdout.trim().split("\n").length).toBe(3);
+      expect(r.stdout).toContain(k.key.base64);
+    } finally {
+      hub.stdin!.end();
+      if (hub.exitCode === null && hub.signalCode === null) await new Promise((resolve) => hub.once("exit", resolve));
+    }
     expect((await keysFor(config, `${PREFIX}alice`)).stdout.trim().split("\n").length).toBe(2);
   });
 
