@@ -16,6 +16,7 @@ import { HelperTerminalBackend, LocalTerminalBackend } from "../src/terminal/bac
 import { TerminalManager } from "../src/terminal/manager.js";
 import { terminalUpgrade } from "../src/terminal/upgrade.js";
 import { SshSessions } from "../src/ssh/sessions.js";
+import { recordSshLogins } from "../src/hub/ssh-keys.js";
 import { createHubApp } from "./app.js";
 import { embeddedDefaultConfig, loadConfigFile } from "../src/config/load.js";
 import type { Config } from "../src/config/schema.js";
@@ -169,6 +170,10 @@ export async function runDaemon(configPath: string | undefined): Promise<void> {
   const app = createHubApp(hubContext, { oidcClientSecret });
   proxy.attach({ hub: app.fetch, hubUpgrade: terminalUpgrade(hubContext, terminals) });
   lifecycle.startWatching();
+  // Keys' last use, from sshd's journal lines (the helper reads them as root).
+  const sshLogins = setInterval(() => {
+    if (config.ssh.enabled) void ssh.pollLogins((entries) => recordSshLogins(hubContext, entries)).catch((err: unknown) => log.warn("could not read sshd's logins", { error: err }));
+  }, 10_000).unref();
   const housekeeping = setInterval(() => {
     db.purgeExpired({ idleMs: config.session.idle_timeout_s * 1000, maxAgeMs: config.session.max_age_s * 1000 });
     db.pruneSpawnEvents();
@@ -199,6 +204,7 @@ export async function runDaemon(configPath: string | undefined): Promise<void> {
     log.info("shutting down; user servers keep running", { signal });
     watcher?.stop();
     clearInterval(housekeeping);
+    clearInterval(sshLogins);
     void proxy.close();
     void Promise.allSettled([lc.close(), terminals.close()]).finally(() => {
       db.close();

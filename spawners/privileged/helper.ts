@@ -17,7 +17,7 @@ import { runHooks } from "../hooks.js";
 import { journalTail, listUnits, resetFailed, runUnit, showUnit, stopUnit } from "../systemd/systemctl.js";
 import { namedUnitsOf, sliceSetPropertyArgv, systemdRunArgv, unitNames } from "../systemd/units.js";
 import { HelperRequest, type HelperMessage, type SystemdState } from "./protocol.js";
-import { applyAllSshLimits, applySshLimits, endSshSessions, existingAccount, sshUsage } from "./ssh.js";
+import { applyAllSshLimits, applySshLimits, endSshSessions, existingAccount, sshLogins, sshUsage } from "./ssh.js";
 import { HelperTerminals, Refusal as TerminalRefusal } from "../../src/terminal/helper-side.js";
 
 const RUN_DIR = "/run/slicehub";
@@ -226,6 +226,8 @@ export async function runHelper(configPath: string): Promise<void> {
         await applySshLimits(cfg, req.user, account, hlog);
         return { account: account.name };
       }
+      case "ssh-logins":
+        return await sshLogins(req.cursor);
       case "ssh-limits": {
         const cfg = config();
         return cfg.ssh.enabled ? { changed: await applyAllSshLimits(cfg, systemdConfig(cfg), hlog) } : { changed: 0 };

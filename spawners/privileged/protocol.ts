@@ -43,6 +43,7 @@ export const HelperRequest = z.discriminatedUnion("op", [
   z.strictObject({ op: z.literal("ssh-sessions"), id, users: z.array(z.string().regex(USER_NAME)).max(100_000) }),
   z.strictObject({ op: z.literal("ssh-prepare"), id, user: z.string().regex(USER_NAME) }),
   z.strictObject({ op: z.literal("ssh-limits"), id }),
+  z.strictObject({ op: z.literal("ssh-logins"), id, cursor: z.string().max(1000).regex(/^[\x21-\x7e]*$/).optional() }),
 ]);
 export type HelperRequest = z.infer<typeof HelperRequest>;
 

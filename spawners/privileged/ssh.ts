@@ -256,3 +256,38 @@ export function removeSshLimits(dir = USER_SLICE_DIR): string[] {
   }
   return removed;
 }
+
+/**
+ * sshd's "Accepted publickey" log lines since `cursor` (or, without one, of the last day), for the keys' last
+ * use. Only entries journald attributes to a root sshd (_COMM=sshd, _UID=0: fields a user cannot set), so a
+ * look-alike line a user writes with `logger` is not among them. At most `max` entries; the cursor resumes.
+ */
+export async function sshLogins(cursor: string | undefined, max = 2000): Promise<{ entries: { message: string; at: number }[]; cursor: string | undefined }> {
+  const where = cursor ? ["--after-cursor", cursor] : ["--since", "-24h"];
+  let stdout: string;
+  try {
+    ({ stdout } = await run("journalctl", ["_COMM=sshd", "_UID=0", ...where, "-n", String(max), "-o", "json", "--no-pager", "--output-fields=MESSAGE,__REALTIME_TIMESTAMP,__CURSOR"], {
+      timeout: TIMEOUT_MS,
+      maxBuffer: 64 << 20,
+    }));
+  } catch {
+    // No journal (or none readable): nothing to report, and the cursor stays.
+    return { entries: [], cursor };
+  }
+  const entries: { message: string; at: number }[] = [];
+  let last = cursor;
+  for (const line of stdout.split("\n")) {
+    if (!line.trim()) continue;
+    let e: { MESSAGE?: unknown; __REALTIME_TIMESTAMP?: unknown; __CURSOR?: unknown };
+    try {
+      e = JSON.parse(line) as typeof e;
+    } catch {
+      continue;
+    }
+    if (typeof e.__CURSOR === "string") last = e.__CURSOR;
+    if (typeof e.MESSAGE === "string" && e.MESSAGE.startsWith("Accepted publickey ") && typeof e.__REALTIME_TIMESTAMP === "string") {
+      entries.push({ message: e.MESSAGE, at: Math.floor(Number(e.__REALTIME_TIMESTAMP) / 1000) });
+    }
+  }
+  return { entries, cursor: last };
+}

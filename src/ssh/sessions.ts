@@ -45,6 +45,22 @@ export class SshSessions {
     await this.helper.request({ op: "ssh-prepare", user });
   }
 
+  #loginsCursor: string | undefined;
+
+  /**
+   * Hands sshd's new "Accepted publickey" lines (read by the helper from sshd's own journal entries) to `record`,
+   * which marks the keys' last use; resumes where the last call stopped. Returns how many keys were marked.
+   */
+  async pollLogins(record: (entries: { message: string; at: Date }[]) => number): Promise<number> {
+    if (!this.helper) return 0;
+    const { entries, cursor } = await this.helper.request<{ entries: { message: string; at: number }[]; cursor?: string }>({
+      op: "ssh-logins",
+      ...(this.#loginsCursor ? { cursor: this.#loginsCursor } : {}),
+    });
+    this.#loginsCursor = cursor ?? this.#loginsCursor;
+    return entries.length ? record(entries.map((e) => ({ message: e.message, at: new Date(e.at) }))) : 0;
+  }
+
   /** After a config change: every managed account's SSH limits follow the new profiles and slice limits. */
   async applyLimits(): Promise<void> {
     if (!this.helper) return;
