@@ -90,8 +90,11 @@ main.terminal { max-width:none; margin:.8rem auto; }
 .terminal-bar { display:flex; flex-wrap:wrap; align-items:center; gap:.4rem 1rem; margin-bottom:.5rem; }
 .terminal-bar h1 { margin:0; font-size:1.2rem; }
 .terminal-bar .grow { margin-left:auto; }
-#terminal-host { height:calc(100vh - 11rem); min-height:12rem; background:#0d1117; padding:.4rem; border-radius:6px; }
-#terminal.ended #terminal-host { opacity:.75; }
+#terminal [hidden] { display:none !important; }
+.terminal-frame { background:#0d1117; padding:.4rem; border-radius:6px; }
+#terminal-host { height:calc(100vh - 11.8rem); min-height:12rem; overflow:hidden; }
+#terminal.ended .terminal-frame { opacity:.75; }
+#terminal-ended .alert { margin-top:0; }
 #terminal-ended { margin-top:.6rem; }
 #terminal-ended .actions { margin-top:.4rem; }
 `;

@@ -107,7 +107,9 @@ export function TerminalPage(props: {
             Connecting…
           </span>
         </div>
-        <div id="terminal-host"></div>
+        <div class="terminal-frame">
+          <div id="terminal-host"></div>
+        </div>
         <div id="terminal-ended" class="card" hidden>
           <p id="terminal-ended-message" class="alert"></p>
           <div class="actions">
