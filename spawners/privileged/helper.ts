@@ -17,7 +17,7 @@ import { runHooks } from "../hooks.js";
 import { journalTail, listUnits, resetFailed, runUnit, showUnit, stopUnit } from "../systemd/systemctl.js";
 import { namedUnitsOf, sliceSetPropertyArgv, systemdRunArgv, unitNames } from "../systemd/units.js";
 import { HelperRequest, type HelperMessage, type SystemdState } from "./protocol.js";
-import { applyAllSshLimits, applySshLimits, endSshSessions, existingAccount, sshLogins, sshUsage } from "./ssh.js";
+import { applyAllSshLimits, applySshLimits, endSshSessions, existingAccount, logindAvailable, sshLogins, sshUsage } from "./ssh.js";
 import { HelperTerminals, Refusal as TerminalRefusal } from "../../src/terminal/helper-side.js";
 
 const RUN_DIR = "/run/slicehub";
@@ -70,6 +70,9 @@ export async function runHelper(configPath: string): Promise<void> {
     const cfg = config();
     if (cfg.ssh.enabled && cfg.spawner.kind === "systemd") {
       void applyAllSshLimits(cfg, cfg.spawner, hlog).catch((err: unknown) => hlog.warn("could not set the SSH limits", { error: err }));
+      void logindAvailable().then((ok) => {
+        if (!ok) hlog.warn("ssh.enabled, but logind does not answer: SSH sessions stay in sshd's own cgroup, without per-user limits (install libpam-systemd and dbus)");
+      });
     }
   }
   void terminals.endLeftovers().catch((err: unknown) => hlog.warn("could not end the terminals of an earlier run", { error: err }));

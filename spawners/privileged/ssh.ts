@@ -291,3 +291,13 @@ export async function sshLogins(cursor: string | undefined, max = 2000): Promise
   }
   return { entries, cursor: last };
 }
+
+/** Whether logind answers (pam_systemd then puts each SSH login in user-<uid>.slice, where its limits apply). */
+export async function logindAvailable(): Promise<boolean> {
+  try {
+    await run("loginctl", ["list-sessions", "--no-legend"], { timeout: TIMEOUT_MS });
+    return true;
+  } catch {
+    return false;
+  }
+}
