@@ -108,7 +108,7 @@ function KeyTable(props: { keys: SshKeyRow[]; xsrf: string }) {
   );
 }
 
-export function SshKeysPage(props: { user: PageUser; xsrf: string; keys: SshKeyRow[]; connect: Connect; error?: string; text?: string; added?: string }) {
+export function SshKeysPage(props: { user: PageUser; xsrf: string; keys: SshKeyRow[]; connect: Connect; error?: string; text?: string; added?: string; warning?: string }) {
   return (
     <Layout title="SSH keys" user={props.user} section="ssh-keys" wide>
       <h1>SSH keys</h1>
@@ -116,6 +116,11 @@ export function SshKeysPage(props: { user: PageUser; xsrf: string; keys: SshKeyR
       <section class="card">
         <h2>Your keys</h2>
         {props.added ? <p class="alert ok">Added the key {props.added}.</p> : null}
+        {props.warning ? (
+          <p class="alert" role="alert">
+            {props.warning}
+          </p>
+        ) : null}
         {props.keys.length ? <KeyTable keys={props.keys} xsrf={props.xsrf} /> : <p class="muted">You have no SSH keys yet.</p>}
       </section>
       <section class="card">
@@ -160,7 +165,7 @@ export function sshKeyPages(hub: Hub): Hono<HubEnv> {
   const app = new Hono<HubEnv>();
   const { store } = hub;
 
-  const page = (who: NonNullable<HubEnv["Variables"]["who"]>, extra: { error?: string; text?: string; added?: string } = {}) => (
+  const page = (who: NonNullable<HubEnv["Variables"]["who"]>, extra: { error?: string; text?: string; added?: string; warning?: string } = {}) => (
     <SshKeysPage
       user={pageUser(who)!}
       xsrf={who.session?.csrf ?? ""}
@@ -178,14 +183,16 @@ export function sshKeyPages(hub: Hub): Hono<HubEnv> {
     return c.html(page(who, { added: row?.fingerprint }));
   });
 
-  app.post("/", postedForm(hub, AddForm), (c) => {
+  app.post("/", postedForm(hub, AddForm), async (c) => {
     const who = c.get("who")!;
     if (!hasScope(who.scopes, "users:ssh_keys", { user: who.user.name })) refuse(403, "You may not add SSH keys.");
     const text = c.req.valid("form").key;
-    const added = addSshKey(hub, who.user, text, who.user.name);
+    const added = await addSshKey(hub, who.user, text, who.user.name);
     // A private key pasted by mistake is not sent back.
     const again = /PRIVATE KEY-----|PuTTY-User-Key-File/.test(text) ? "" : text;
     if (!added.ok) return c.html(page(who, { error: added.message, text: again }), added.status === 409 ? 409 : 400);
+    // The key is stored either way; a failure to prepare the account is said at once rather than lost in a redirect.
+    if (added.warning) return c.html(page(who, { warning: added.warning }));
     return c.redirect(`/hub/ssh-keys?added=${added.row.id}`, 303);
   });
 

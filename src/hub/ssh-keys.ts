@@ -2,6 +2,7 @@
 // the JSON model, and the API routes under the user:
 //   GET    /hub/api/users/{name}/ssh-keys        read:users:ssh_keys   → {"ssh_keys": [model…]}
 //   POST   /hub/api/users/{name}/ssh-keys        users:ssh_keys        {"key": "ssh-ed25519 AAAA… comment"} → 201 model
+//                                                (with "warning" when the Unix account could not be prepared)
 //   DELETE /hub/api/users/{name}/ssh-keys/{id}   delete:users:ssh_keys → 204, and the user's open SSH sessions end
 // A bad key is a 400 that says what is wrong with it, a key the user already has a 409.
 import type { Hono } from "hono";
@@ -17,11 +18,17 @@ import { jsonBody, refuse, requireScope } from "./refuse.js";
 /** More than anyone needs (a few laptops and security keys); bounds what one account can make the hub store. */
 export const MAX_SSH_KEYS = 50;
 const END_SESSIONS_MS = 10_000;
+const PREPARE_MS = 15_000;
 
 export type SshKeyChange = { ok: true; row: SshKeyRow } | { ok: false; status: 400 | 404 | 409; message: string };
+export type SshKeyAdded = { ok: true; row: SshKeyRow; warning?: string } | { ok: false; status: 400 | 409; message: string };
 
-/** Checks `text` (one pasted public key) and stores it for `owner`; nothing is written unless it is accepted. */
-export function addSshKey(hub: Hub, owner: UserRow, text: string, by: string): SshKeyChange {
+/**
+ * Checks `text` (one pasted public key) and stores it for `owner`; nothing is written unless it is accepted.
+ * Then has the SSH host side make sure the owner's Unix account exists with its SSH limits (hub.sshPrepare: a
+ * user may add a key before ever starting a server); if that fails the key stays, and `warning` says why.
+ */
+export async function addSshKey(hub: Hub, owner: UserRow, text: string, by: string): Promise<SshKeyAdded> {
   const parsed = parsePublicKey(text);
   if (!parsed.ok) return { ok: false, status: 400, message: parsed.message };
   const k = parsed.key;
@@ -33,7 +40,23 @@ export function addSshKey(hub: Hub, owner: UserRow, text: string, by: string): S
   if (row === "full") return { ok: false, status: 400, message: `An account may have at most ${MAX_SSH_KEYS} SSH keys; remove one first.` };
   if (row === "duplicate") return { ok: false, status: 409, message: `This key (${k.fingerprint}) is already on ${owner.name}'s account.` };
   hub.log.info("ssh key added", { user: owner.name, fingerprint: k.fingerprint, type: k.type, by });
-  return { ok: true, row };
+  const warning = await prepareAccount(hub, owner.name);
+  return warning ? { ok: true, row, warning } : { ok: true, row };
+}
+
+/** hub.sshPrepare, bounded; a message for the user when it failed. */
+async function prepareAccount(hub: Hub, user: string): Promise<string | undefined> {
+  if (!hub.sshPrepare) return undefined;
+  let failure: string | undefined;
+  const preparing = hub.sshPrepare(user).catch((err: unknown) => {
+    failure = err instanceof Error ? err.message : String(err);
+    hub.log.warn("could not prepare the Unix account for SSH", { user, error: failure });
+  });
+  if (!(await settledWithin(preparing, PREPARE_MS))) {
+    hub.log.warn("Unix account for SSH still being prepared", { user, waited_ms: PREPARE_MS });
+    return undefined;
+  }
+  return failure && `The key was added, but your Unix account could not be prepared for SSH logins: ${failure}`;
 }
 
 /**
@@ -48,15 +71,10 @@ export async function removeSshKey(hub: Hub, owner: UserRow, id: number, by: str
   return { ok: true, row };
 }
 
-type SshEnd = (user: string) => unknown;
-
-/** Ends the user's SSH sessions through what the SSH host side provides on the hub context (`hub.sshEnd`), if anything. */
+/** Ends the user's SSH sessions through the SSH host side (hub.sshEnd), when the hub has it; bounded. */
 export async function endSshSessions(hub: Hub, user: string): Promise<void> {
-  const end = (hub as Hub & { sshEnd?: SshEnd }).sshEnd;
-  if (typeof end !== "function") return;
-  const ending = Promise.resolve()
-    .then(() => end.call(hub, user))
-    .catch((err: unknown) => hub.log.error("could not end SSH sessions", { user, error: err }));
+  if (!hub.sshEnd) return;
+  const ending = hub.sshEnd(user).catch((err: unknown) => hub.log.error("could not end SSH sessions", { user, error: err }));
   if (!(await settledWithin(ending, END_SESSIONS_MS))) hub.log.warn("SSH sessions still ending", { user, waited_ms: END_SESSIONS_MS });
 }
 
@@ -127,10 +145,10 @@ export function sshKeyApi(api: Hono<HubEnv>, hub: Hub): void {
     "/users/:name/ssh-keys",
     requireScope(hub, "users:ssh_keys", "user"),
     jsonBody(NewKey, 'body must be a JSON object like {"key": "ssh-ed25519 AAAA… comment"}: one public key, the line of a .pub file'),
-    (c) => {
-      const added = addSshKey(hub, c.get("user"), c.req.valid("json").key, c.get("who")!.user.name);
+    async (c) => {
+      const added = await addSshKey(hub, c.get("user"), c.req.valid("json").key, c.get("who")!.user.name);
       if (!added.ok) refuse(added.status, added.message);
-      return c.json(sshKeyModel(added.row), 201);
+      return c.json({ ...sshKeyModel(added.row), ...(added.warning ? { warning: added.warning } : {}) }, 201);
     },
   );
 

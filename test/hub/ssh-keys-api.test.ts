@@ -19,6 +19,7 @@ let store: Store;
 let lifecycle: Lifecycle;
 let app: ReturnType<typeof createHubApp>;
 const ended: string[] = [];
+const prepared: string[] = [];
 const tokens: Record<string, string> = {};
 const keys: Record<string, string> = {};
 
@@ -31,7 +32,17 @@ beforeAll(() => {
   const cfg = config(`{ "auth": { "kind": "dev", "admin_users": ["admin"] }, "log_level": "error" }`);
   store = new Store(":memory:");
   lifecycle = new Lifecycle({ store, spawner: new FakeSpawner(), table: new RouteTable(), config: () => cfg, log });
-  const hub = { store, lifecycle, config: () => cfg, log, sshEnd: async (user: string) => void ended.push(user) };
+  const hub = {
+    store,
+    lifecycle,
+    config: () => cfg,
+    log,
+    sshEnd: async (user: string) => void ended.push(user),
+    sshPrepare: async (user: string) => {
+      prepared.push(user);
+      if (user === "bob") throw new Error("Unix account jupyter-bob already exists and was not created by slicehub");
+    },
+  };
   app = createHubApp(hub);
   for (const name of ["admin", "alice", "bob"]) {
     const user = store.ensureUser(name, name === "admin");
@@ -66,6 +77,18 @@ describe("SSH key API", () => {
     const list = await call("/hub/api/users/alice/ssh-keys", tokens.alice!);
     expect(list.status).toBe(200);
     expect((list.json.ssh_keys as unknown[]).length).toBe(1);
+  });
+
+  it("has the owner's Unix account prepared for SSH after a key is added, and says so when that fails (the key stays)", async () => {
+    expect(prepared).toEqual(["alice"]);
+    const r = await call("/hub/api/users/bob/ssh-keys", tokens.bob!, { method: "POST", body: { key: keys.three } });
+    expect(r.status).toBe(201);
+    expect(r.json.warning).toMatch(/could not be prepared for SSH logins: Unix account jupyter-bob already exists/);
+    expect(prepared).toEqual(["alice", "bob"]);
+    expect(store.listSshKeys(store.getUser("bob")!.id).length).toBe(1);
+    // A refused key prepares nothing.
+    await call("/hub/api/users/alice/ssh-keys", tokens.alice!, { method: "POST", body: { key: "ssh-dss AAAA" } });
+    expect(prepared).toEqual(["alice", "bob"]);
   });
 
   it("refuses a duplicate with 409 and a bad key with 400 and the parser's message, storing nothing", async () => {

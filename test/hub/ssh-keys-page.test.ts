@@ -1,6 +1,10 @@
 // The "Connecting" box of /hub/ssh-keys under the systemd spawner with SSH enabled (in-process: the e2e page
 // test runs the local spawner, where SSH is not offered): the account name is unixAccountName's, the host and
 // port come from ssh.host/ssh.port or the public URL, and VS Code gets a ~/.ssh/config entry.
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { createHubApp } from "../../main/app.js";
 import { Lifecycle } from "../../src/lifecycle.js";
@@ -49,5 +53,35 @@ describe("SSH keys page: how to connect", () => {
     const html = decode(await pageFor("alice", `{ "log_level": "error", "spawner": { "kind": "systemd" } }`));
     expect(html).toMatch(/SSH logins are not enabled on this hub/);
     expect(html).not.toContain("ssh jupyter-alice@");
+  });
+});
+
+describe("SSH keys page: adding when the account cannot be prepared", () => {
+  it("keeps the key and says why SSH will not work yet", async () => {
+    const cfg = config(`{ "log_level": "error", "spawner": { "kind": "systemd" }, "ssh": { "enabled": true } }`);
+    const store = new Store(":memory:");
+    const lifecycle = new Lifecycle({ store, spawner: new FakeSpawner(), table: new RouteTable(), config: () => cfg, log });
+    const dir = mkdtempSync(join(tmpdir(), "slicehub-ssh-page-"));
+    try {
+      const sshPrepare = async () => {
+        throw new Error("group lab in spawner.unix_users.groups does not exist");
+      };
+      const app = createHubApp({ store, lifecycle, config: () => cfg, log, sshPrepare });
+      const u = store.ensureUser("alice", false);
+      const token = store.createToken({ userId: u.id, kind: "api", scopes: ["inherit"] }).token;
+      execFileSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", join(dir, "k")]);
+      const res = await app.request("/hub/ssh-keys", {
+        method: "POST",
+        headers: { authorization: `token ${token}` },
+        body: new URLSearchParams({ key: readFileSync(join(dir, "k.pub"), "utf8") }),
+      });
+      expect(res.status).toBe(200);
+      expect(decode(await res.text())).toMatch(/role="alert">\s*The key was added, but your Unix account could not be prepared for SSH logins: group lab/);
+      expect(store.listSshKeys(u.id).length).toBe(1);
+    } finally {
+      await lifecycle.close();
+      store.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
