@@ -70,12 +70,16 @@ export const TERMINAL_JS = `
     status("Disconnected.");
     ended("The connection to the hub closed. If the hub restarted, the terminal has ended; reconnecting shows whether it is still there.", true);
   };
-  term.onData(function (d) { if (ws.readyState === 1) ws.send(encoder.encode(d)); });
+  // Input in pieces: a large paste must not exceed what the hub takes in one websocket message (64 KiB).
+  function sendInput(bytes) {
+    for (var i = 0; i < bytes.length && ws.readyState === 1; i += 8192) ws.send(bytes.subarray(i, i + 8192));
+  }
+  term.onData(function (d) { sendInput(encoder.encode(d)); });
   term.onBinary(function (d) {
     if (ws.readyState !== 1) return;
     var bytes = new Uint8Array(d.length);
     for (var i = 0; i < d.length; i++) bytes[i] = d.charCodeAt(i) & 255;
-    ws.send(bytes);
+    sendInput(bytes);
   });
   term.onResize(sendSize);
   var pending;

@@ -102,6 +102,7 @@ export class TerminalManager {
   async open(owner: UserRow, server: string, profile: string, by: string): Promise<TerminalView> {
     const cfg = this.opts.config().terminal;
     if (!this.opts.config().terminal.enabled) throw new TerminalError(404, "Terminals are turned off on this hub.");
+    if (owner.blocked || !this.opts.allowed(owner)) throw new TerminalError(403, `${owner.name} may not use this hub now.`);
     const pending = this.opening.get(owner.name) ?? 0;
     const open = this.of(owner.name).length + pending;
     if (open >= cfg.max_per_user) {
@@ -158,6 +159,11 @@ export class TerminalManager {
     }
     if (t.conn) this.disconnect(t, "This terminal was opened in another window.");
     const conn: NonNullable<Terminal["conn"]> = { ws, viewer };
+    // A reverse proxy in front closes a websocket that is quiet for a minute or so (nginx: 60 s); pings keep a
+    // quiet shell's connection open without counting as activity.
+    const ping = setInterval(() => ws.readyState === ws.OPEN && ws.ping(), 30_000);
+    ping.unref();
+    ws.once("close", () => clearInterval(ping));
     t.conn = conn;
     t.detachedAt = undefined;
     if (viewer !== t.owner) this.opts.log.warn("admin attached to another user's terminal (admin_access)", { user: t.owner, terminal: id, by: viewer });

@@ -64,6 +64,13 @@ describe.skipIf(!haveChromium)("terminal in the browser", () => {
     await waitForScreen(alice, /\nhéllo ✓ 日本/);
     await shot(alice, "typed");
 
+    // A paste larger than one websocket message (64 KiB) reaches the shell whole: 100 lines of 1000 bytes.
+    await type(alice, "wc -c");
+    await alice.evaluate(() => (window as unknown as { slicehubTerminal: { paste(s: string): void } }).slicehubTerminal.paste(`${"x".repeat(1000)}\n`.repeat(100)));
+    await alice.keyboard.press("Control+D");
+    await waitForScreen(alice, /\n100100\s*\n/);
+    await type(alice, "clear");
+
     // Resize: the page fits the terminal to its window and tells the shell.
     await type(alice, "stty size");
     await waitForScreen(alice, /\n\d+ \d+\s*\n/);
