@@ -104,6 +104,10 @@ describe.skipIf(skip !== undefined)("SSH with the host's OpenSSH in a real syste
     throw new Error(`${account} has ${count} SSH connections, not ${n}`);
   }
 
+  const show = async (unit: string, ...props: string[]) => {
+    const out = await sh(["systemctl", "show", unit, ...props.flatMap((p) => ["-p", p])]);
+    return Object.fromEntries(out.trim().split("\n").map((l) => [l.slice(0, l.indexOf("=")), l.slice(l.indexOf("=") + 1)]));
+  };
   const sshdT = (user: string) => sh([SSHD, "-T", "-C", `user=${user},host=client.example.org,addr=192.0.2.7`]);
 
   async function addKey(b: Browser, keyName: string): Promise<void> {
@@ -131,7 +135,7 @@ describe.skipIf(skip !== undefined)("SSH with the host's OpenSSH in a real syste
     throw new Error(`slicehub did not come up:\n${await journal()}`);
   }
 
-  const writeConfig = (extra: { allowed?: string[] } = {}) =>
+  const writeConfig = (extra: { allowed?: string[]; memory?: string } = {}) =>
     writeFileSync(
       join(etc, "config.json"),
       JSON.stringify(
@@ -147,7 +151,7 @@ describe.skipIf(skip !== undefined)("SSH with the host's OpenSSH in a real syste
             cmd: [SINGLEUSER],
             unix_users: { prefix: PREFIX },
             slice_limits: { memory: "4G" },
-            profiles: [{ name: "small", title: "Small", memory: "256M", cpu: 1, tasks: 200 }],
+            profiles: [{ name: "small", title: "Small", memory: extra.memory ?? "256M", cpu: 1, tasks: 200 }],
           },
         },
         null,
@@ -386,6 +390,21 @@ systemctl daemon-reload && systemctl start slicehub`]);
     expect((await ssh(account, "bob", "true")).code).not.toBe(0);
   });
 
+  it("follows a config change of the limits in every managed account's user slice", async () => {
+    writeConfig({ allowed: ["admin", "alice"], memory: "300M" });
+    const uid = uidOf(`${PREFIX}alice`);
+    const file = `/etc/systemd/system/user-${uid}.slice.d/50-slicehub.conf`;
+    const deadline = Date.now() + 20_000;
+    let text = "";
+    while (Date.now() < deadline && !text.includes(`MemoryMax=${300 * 2 ** 20}`)) {
+      text = (await sb.exec(["cat", file])).stdout;
+      if (!text.includes(`MemoryMax=${300 * 2 ** 20}`)) await sleep(200);
+    }
+    expect(text).toMatch(new RegExp(`^MemoryMax=${300 * 2 ** 20}$`, "m"));
+    expect(text).toMatch(/^TasksMax=200$/m);
+    expect((await show(`user-${uid}.slice`, "MemoryMax")).MemoryMax).toBe(String(300 * 2 ** 20));
+  });
+
   it("leaves everyone else's login alone: an ordinary account with ~/.ssh/authorized_keys still logs in", async () => {
     const r = await ssh(OUTSIDER, "outsider", "id -un");
     expect(r.code, r.stderr).toBe(0);
@@ -416,5 +435,22 @@ systemctl daemon-reload && systemctl start slicehub`]);
     expect((await sb.exec(["pgrep", "-u", account, "-x", "sleep"])).code).toBe(1);
     // sshd itself lives on.
     expect((await sh(["systemctl", "is-active", "ssh.service"])).trim()).toBe("active");
+  });
+
+  it("takes it all out again with the removal functions (what slicehub uninstall will call)", async () => {
+    const script = `
+      const sshd = await import(${JSON.stringify(join(ROOT, "dist/src/ssh/sshd.js"))});
+      const host = await import(${JSON.stringify(join(ROOT, "dist/spawners/privileged/ssh.js"))});
+      sshd.removeSshd((line) => console.log(line));
+      for (const f of host.removeSshLimits()) console.log("removed " + f);`;
+    const out = await sh([process.execPath, "--input-type=module", "-e", script]);
+    expect(out).toMatch(/removed \/etc\/ssh\/sshd_config\.d\/slicehub\.conf/);
+    expect(out).toMatch(/removed \/usr\/local\/libexec\/slicehub\/authorized-keys/);
+    expect(out).toMatch(/removed \/etc\/systemd\/system\/user-\d+\.slice\.d\/50-slicehub\.conf/);
+    expect(out).toMatch(/reloaded ssh\.service/);
+    expect((await sb.exec(["test", "-e", "/usr/local/libexec/slicehub"])).code).toBe(1);
+    // Back to exactly what sshd said before install, for the managed accounts too.
+    for (const user of ["root", OUTSIDER, SQUATTER]) expect(await sshdT(user), user).toBe(before[user]);
+    expect(await sshdT(`${PREFIX}alice`)).not.toMatch(/authorizedkeyscommand \//);
   });
 });
