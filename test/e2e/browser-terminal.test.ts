@@ -17,7 +17,7 @@ describe.skipIf(!haveChromium)("terminal in the browser", () => {
 
   beforeAll(async () => {
     // The server's command fails at once, as a broken ~/.bashrc or a bad environment would make it.
-    hub = await HubProcess.start({ config: { spawner: { cmd: ["/bin/sh", "-c", "echo 'jupyter: broken environment' >&2; exit 3"], args: [] } } });
+    hub = await HubProcess.start({ config: { auth: { kind: "dev", admin_users: ["root1"] }, spawner: { cmd: ["/bin/sh", "-c", "echo 'jupyter: broken environment' >&2; exit 3"], args: [] } } });
     browser = await launchChromium();
   }, 30_000);
 
@@ -65,7 +65,9 @@ describe.skipIf(!haveChromium)("terminal in the browser", () => {
     await shot(alice, "typed");
 
     // A paste larger than one websocket message (64 KiB) reaches the shell whole: 100 lines of 1000 bytes.
-    await type(alice, "wc -c");
+    // Paste once wc runs (so the shell's line editor, and its bracketed-paste mode, are out of the way).
+    await type(alice, "echo wc-is-reading; wc -c");
+    await waitForScreen(alice, /\nwc-is-reading/);
     await alice.evaluate(() => (window as unknown as { slicehubTerminal: { paste(s: string): void } }).slicehubTerminal.paste(`${"x".repeat(1000)}\n`.repeat(100)));
     await alice.keyboard.press("Control+D");
     await waitForScreen(alice, /\n100100\s*\n/);
@@ -120,6 +122,17 @@ describe.skipIf(!haveChromium)("terminal in the browser", () => {
     const bare = await bob.goto(`${hub.url}/hub/terminal/alice`);
     expect(bare?.status()).toBe(403);
     await bob.context().close();
+  }, 30_000);
+
+  it("the admin page lists alice's terminals with an End button", async () => {
+    const admin = await login("root1");
+    await admin.goto(`${hub.url}/hub/admin`);
+    const row = admin.locator("#admin-terminals tr", { hasText: "alice" });
+    await expect.poll(() => row.locator('td[data-label="Open"]').textContent()).toBe("1");
+    expect(await row.locator("button:has-text('End')").isVisible()).toBe(true);
+    await admin.locator("#admin-terminals").scrollIntoViewIfNeeded();
+    await shot(admin, "admin");
+    await admin.context().close();
   }, 30_000);
 
   it("alice opens a terminal from the page of a server that failed to start", async () => {

@@ -163,6 +163,21 @@ describe("browser terminal (daemon, local spawner)", () => {
     expect(admin).not.toMatch(/<td data-label="User">alice<\/td>/);
     await root.postForm("/hub/admin/unblock", { _xsrf: csrf, user: "alice", server: "" });
   }, 20_000);
+
+  it("a hub restart ends terminals; the page then says so and offers a new one", async () => {
+    const opened = await openTerminal(bob, "bob");
+    expect(opened.status).toBe(303);
+    const t = await connect(bob, opened.location!, (await ticketOf(bob, opened.location!)).ticket);
+    await t.waitForMessage("hello");
+    await hub.stop();
+    await t.closed;
+    await hub.launch();
+    const after = await ticketOf(bob, opened.location!);
+    expect(after.status).toBe(410);
+    expect(after.ticket).toBeUndefined();
+    expect(after.html).toMatch(/no longer running.*hub restarted/s);
+    expect(after.html).toContain(`action="/hub/terminal/bob"`);
+  }, 40_000);
 });
 
 describe("browser terminal with admin_access", () => {
