@@ -163,7 +163,10 @@ async function logindSshSessions(uid: number, log: Logger): Promise<{ id: string
 /**
  * Ends every SSH session of this uid: logind's sessions opened by sshd are terminated (their whole scope), then
  * every process of the uid in a cgroup holding a root sshd (the connection's own sshd and what it runs, also
- * without logind) is killed, until none is left or 10 s have passed. Returns the connections found.
+ * without logind) or anywhere in the uid's user slice (what it started under its `systemd --user`, which logind
+ * would otherwise stop only UserStopDelaySec after the last session) is killed, until none is left or 10 s have
+ * passed. The account's servers and terminals run in units of their own, outside both. Returns the connections
+ * found.
  */
 export async function endSshSessions(uid: number, log: Logger): Promise<number> {
   if (!Number.isInteger(uid) || uid <= 0) throw new Error(`refusing to end the SSH sessions of uid ${uid}`);
@@ -177,9 +180,10 @@ export async function endSshSessions(uid: number, log: Logger): Promise<number> 
       log.warn("could not terminate a logind session", { session: s.id, error: (err as Error).message }),
     );
   }
+  const userSlice = `/user.slice/user-${uid}.slice/`;
   const deadline = Date.now() + 10_000;
   for (;;) {
-    const left = processes().filter((p) => p.uid === uid && cgroups.has(p.cgroup));
+    const left = processes().filter((p) => p.uid === uid && (cgroups.has(p.cgroup) || p.cgroup.startsWith(userSlice)));
     if (left.length === 0) break;
     if (Date.now() > deadline) {
       log.warn("SSH session processes still alive after 10 s of SIGKILL", { uid, pids: left.map((p) => p.pid) });
