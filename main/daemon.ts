@@ -183,10 +183,12 @@ export async function runDaemon(configPath: string | undefined): Promise<void> {
     ? new ConfigWatcher(
         configPath,
         config,
-        (next) => {
+        (next, prev) => {
           config = next;
           setLogLevel(config.log_level);
           if (next.ssh.enabled) void ssh.applyLimits().catch((err: unknown) => log.error("applying SSH limits failed", { error: err }));
+          // SSH turned off: nobody's key works any more (the keys command prints none), and open sessions end too.
+          else if (prev.ssh.enabled) void endSsh(db.allUsers().map((u) => u.name)).catch((err: unknown) => log.error("ending SSH sessions failed", { error: err }));
           void enforceAccess(next, db, lc, log, endSsh).catch((err: unknown) => log.error("applying access changes failed", { error: err }));
         },
         log,

@@ -135,7 +135,7 @@ describe.skipIf(skip !== undefined)("SSH with the host's OpenSSH in a real syste
     throw new Error(`slicehub did not come up:\n${await journal()}`);
   }
 
-  const writeConfig = (extra: { allowed?: string[]; memory?: string } = {}) =>
+  const writeConfig = (extra: { allowed?: string[]; memory?: string; ssh?: boolean } = {}) =>
     writeFileSync(
       join(etc, "config.json"),
       JSON.stringify(
@@ -145,7 +145,7 @@ describe.skipIf(skip !== undefined)("SSH with the host's OpenSSH in a real syste
           run_as: SERVICE_USER,
           log_level: "debug",
           auth: { kind: "dev", admin_users: ["admin"], ...(extra.allowed ? { allowed_users: extra.allowed } : {}) },
-          ssh: { enabled: true, port: sshPort },
+          ssh: { enabled: extra.ssh ?? true, port: sshPort },
           spawner: {
             kind: "systemd",
             cmd: [SINGLEUSER],
@@ -435,6 +435,17 @@ systemctl daemon-reload && systemctl start slicehub`]);
     expect((await sb.exec(["pgrep", "-u", account, "-x", "sleep"])).code).toBe(1);
     // sshd itself lives on.
     expect((await sh(["systemctl", "is-active", "ssh.service"])).trim()).toBe("active");
+  });
+
+  it("ends every open session when the config turns SSH off", async () => {
+    await sh(["sh", "-c", "systemctl unmask --runtime systemd-logind.service"]);
+    await addKey(alice, "alice");
+    const account = `${PREFIX}alice`;
+    const session = background(account, "alice", "sleep 600");
+    await waitForSessions(account, 1);
+    writeConfig({ allowed: ["admin", "alice"], memory: "300M", ssh: false });
+    expect(await within(session.exited, 20_000), `the session survived SSH being turned off:\n${await journal()}`).not.toBe("timeout");
+    expect((await ssh(account, "alice", "true")).code).not.toBe(0);
   });
 
   it("takes it all out again with the removal functions (what slicehub uninstall will call)", async () => {
