@@ -24,6 +24,8 @@ const SYSTEM_BUS = "/run/dbus/system_bus_socket";
 const HIGH_WATER = 1 << 20;
 /** How long an ended terminal's record (and its exit frame) stays for the web process to read. */
 const ENDED_KEEP_MS = 60_000;
+/** The longest input is held back while systemd-run starts relaying. */
+const HOLD_INPUT_MS = 5_000;
 
 export interface TerminalInfo {
   id: string;
@@ -37,6 +39,8 @@ export interface TerminalInfo {
 
 interface Live extends TerminalInfo {
   pty: PtySession;
+  /** Input held until systemd-run relays the shell (see open()). */
+  held?: Buffer[];
   listener: net.Server;
   socket: string;
   client?: net.Socket;
@@ -112,7 +116,20 @@ export class HelperTerminals {
     const sliceArgv = sliceSetPropertyArgv(slice, sp.slice_limits);
     if (sliceArgv) void runUnit(sliceArgv).catch((e: unknown) => this.log.warn("could not set the user slice's limits", { slice, error: e }));
     const socket = join(dir, `${id}.sock`);
-    const entry: Live = { id, user: req.user, server: req.server, unit, account: account.name, created: Date.now(), ended: false, pty, socket, listener: net.createServer() };
+    const entry: Live = { id, user: req.user, server: req.server, unit, account: account.name, created: Date.now(), ended: false, pty, socket, listener: net.createServer(), held: [] };
+    // Input typed before systemd-run has put its own terminal into raw mode and started relaying is lost (seen:
+    // the line is echoed, then the shell's prompt comes and the command never runs). The first output is the
+    // shell's, relayed, or systemd-run's error; either way input can go from then on (or after 5 s regardless).
+    const release = () => {
+      const held = entry.held;
+      entry.held = undefined;
+      for (const b of held ?? []) pty.write(b);
+    };
+    const offFirst = pty.onData(() => {
+      offFirst();
+      release();
+    });
+    setTimeout(release, HOLD_INPUT_MS).unref();
     entry.listener.on("connection", (sock) => this.attach(entry, sock));
     await new Promise<void>((resolve, reject) => {
       entry.listener.once("error", reject);
@@ -145,7 +162,10 @@ export class HelperTerminals {
     send(FRAME_OUTPUT, entry.pty.scrollback.contents());
     const offData = entry.pty.onData((chunk) => send(FRAME_OUTPUT, chunk));
     const offExit = entry.pty.onExit((exit) => sock.end(frame(FRAME_EXIT, Buffer.from(JSON.stringify(exit)))));
-    sock.on("data", (d: Buffer) => entry.pty.write(d));
+    sock.on("data", (d: Buffer) => {
+      if (entry.held) entry.held.push(d);
+      else entry.pty.write(d);
+    });
     sock.once("close", () => {
       offData();
       offExit();

@@ -60,6 +60,17 @@ describe.skipIf(skip !== undefined)("browser terminal under the systemd spawner"
     return c;
   }
 
+  /** Runs `wait`; if it fails, prints what the processes and units were doing, then fails. */
+  async function diagnosed<T>(t: TermConn, wait: () => Promise<T>): Promise<T> {
+    try {
+      return await wait();
+    } catch (e) {
+      const ps = await sh(["sh", "-c", "ps -eo pid,ppid,stat,wchan:32,args | grep -E 'systemd-run|bash|dbus' | grep -v grep; for p in $(pgrep -f 'systemd-run --pty'); do echo == $p; cat /proc/$p/stack 2>/dev/null; ls -l /proc/$p/fd; done; ls -la /run/slicehub/terminals; systemctl status --no-pager 'slicehub-terminal-*' dbus.service"]).catch((err: unknown) => String(err));
+      console.log("terminal diagnostics:", JSON.stringify(t.messages), JSON.stringify(t.output()), ps, (await journal()).split("\n").filter((l) => /terminal|dbus/i.test(l)).slice(-30).join("\n"));
+      throw e;
+    }
+  }
+
   beforeAll(async () => {
     dir = mkdtempSync("/var/lib/slicehub-test-");
     chmodSync(dir, 0o755);
@@ -122,12 +133,7 @@ systemctl daemon-reload && systemctl start slicehub`]);
     page = opened.location!;
     const t = await connect(alice, page);
     t.send("id -un; echo $((6*7)); cat /proc/self/cgroup; export KEEP=still-here\r");
-    try {
-      await t.waitFor(new RegExp(`[\\r\\n]${PREFIX}alice\\r?\\n`), 15_000);
-    } catch (e) {
-      console.log("terminal diagnostics:", JSON.stringify(t.messages), await sh(["systemctl", "list-units", "--all", "--no-legend", "slicehub-terminal-*"]), await sh(["sh", "-c", "ps -ef | grep -v grep | grep -E 'systemd-run|bash' ; ls -la /run/slicehub/terminals"]), (await journal()).split("\n").filter((l) => /terminal/.test(l)).join("\n"));
-      throw e;
-    }
+    await diagnosed(t, () => t.waitFor(new RegExp(`[\\r\\n]${PREFIX}alice\\r?\\n`), 15_000));
     await t.waitFor(/[\r\n]42\r?\n/);
     const cgroup = await t.waitFor(/0::\/\S+/);
     expect(cgroup).toMatch(/\/slicehub\.slice\/slicehub-alice\.slice\/slicehub-terminal-alice-[0-9a-f]{16}\.service$/);
@@ -162,7 +168,7 @@ systemctl daemon-reload && systemctl start slicehub`]);
     expect(third.status).toBe(429);
     const t = await connect(alice, second.location!);
     t.send("exit 5\r");
-    expect((await t.waitForMessage("exit", 15_000)).code).toBe(5);
+    expect((await diagnosed(t, () => t.waitForMessage("exit", 15_000))).code).toBe(5);
     const deadline = Date.now() + 10_000;
     while ((await terminalUnits()).length !== 1 && Date.now() < deadline) await sleep(100);
     expect(await terminalUnits()).toHaveLength(1);
