@@ -186,6 +186,7 @@ export async function runDaemon(configPath: string | undefined): Promise<void> {
         (next, prev) => {
           config = next;
           setLogLevel(config.log_level);
+          terminals.sweep(); // terminals of users this config refuses end now, not at the next tick
           if (next.ssh.enabled) void ssh.applyLimits().catch((err: unknown) => log.error("applying SSH limits failed", { error: err }));
           // SSH turned off: nobody's key works any more (the keys command prints none), and open sessions end too.
           else if (prev.ssh.enabled) void endSsh(db.allUsers().map((u) => u.name)).catch((err: unknown) => log.error("ending SSH sessions failed", { error: err }));

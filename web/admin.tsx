@@ -202,6 +202,7 @@ export function adminPages(hub: Hub): Hono<HubEnv> {
     const { sessions, tokens } = store.revokeUserAccess(t.user.id);
     for (const s of store.listServers(t.user.id)) if (lifecycle.status(s) !== "stopped") stopInBackground(t.user, s);
     await hub.sshEnd?.(t.user.name).catch((err: unknown) => hub.log.error("could not end SSH sessions", { user: t.user.name, error: err }));
+    void hub.terminals?.endUser(t.user.name, "Your access to this hub has ended.", who.user.name);
     hub.log.warn("user blocked by admin", { user: t.user.name, by: who.user.name, sessions, tokens });
     return c.redirect("/hub/admin", 303);
   });

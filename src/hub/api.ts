@@ -177,6 +177,7 @@ export function hubApi(hub: Hub): Hono<HubEnv> {
     await Promise.all(servers.map((s) => lifecycle.remove(user, s)));
     store.deleteUser(user.id);
     await hub.sshEnd?.(user.name).catch((err: unknown) => hub.log.error("could not end SSH sessions", { user: user.name, error: err }));
+    void hub.terminals?.endUser(user.name, "Your access to this hub has ended.", who.user.name);
     hub.log.info("user deleted", { user: user.name, by: who.user.name });
     return c.body(null, 204);
   });

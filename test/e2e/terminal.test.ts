@@ -164,6 +164,19 @@ describe("browser terminal (daemon, local spawner)", () => {
     await root.postForm("/hub/admin/unblock", { _xsrf: csrf, user: "alice", server: "" });
   }, 20_000);
 
+  it("deleting a user through the API ends their terminals", async () => {
+    const carol = new Browser(hub.url);
+    await carol.login("carol");
+    const opened = await openTerminal(carol, "carol");
+    const t = await connect(carol, opened.location!, (await ticketOf(carol, opened.location!)).ticket);
+    await t.waitForMessage("hello");
+    const csrf = await root.csrf();
+    const res = await root.request("/hub/api/users/carol", { method: "DELETE", headers: { "x-xsrftoken": csrf } });
+    expect(res.status).toBe(204);
+    expect(String((await t.waitForMessage("ended", 3_000)).message)).toMatch(/access/);
+    await t.closed;
+  }, 20_000);
+
   it("a hub restart ends terminals; the page then says so and offers a new one", async () => {
     const opened = await openTerminal(bob, "bob");
     expect(opened.status).toBe(303);
