@@ -14,6 +14,7 @@ import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { freePort } from "../../src/ports.js";
+import { ARTIFACTS, haveChromium, launchChromium } from "../e2e/chromium.js";
 import { Browser, CLI, ROOT, SINGLEUSER } from "../e2e/harness.js";
 import { SystemdSandbox } from "./sandbox.js";
 
@@ -335,6 +336,22 @@ systemctl daemon-reload && systemctl start slicehub`]);
     const page = await (await admin.request("/hub/admin")).text();
     expect(page).toMatch(/id="ssh-sessions"/);
     expect(page).toMatch(/<tr data-user="alice">\s*<td[^>]*>alice<\/td>\s*<td[^>]*>1<\/td>/);
+    if (haveChromium) {
+      // As an admin sees it (test-artifacts/ssh-admin-sessions.png).
+      const browser = await launchChromium();
+      try {
+        const context = await browser.newContext({ viewport: { width: 1100, height: 700 } });
+        await context.addCookies(admin.cookies.map((c) => ({ name: c.name, value: c.value, url })));
+        const tab = await context.newPage();
+        await tab.goto(`${url}/hub/admin`);
+        const block = tab.locator("#ssh-sessions");
+        await block.scrollIntoViewIfNeeded();
+        expect(await block.locator("tr[data-user=alice] .ssh-count").textContent()).toBe("1");
+        await tab.screenshot({ path: join(ARTIFACTS, "ssh-admin-sessions.png"), fullPage: true });
+      } finally {
+        await browser.close();
+      }
+    }
     session.child.kill();
     await within(session.exited, 10_000);
     await waitForSessions(account, 0);
