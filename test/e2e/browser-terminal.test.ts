@@ -153,5 +153,15 @@ describe.skipIf(!haveChromium)("terminal in the browser", () => {
     await expect.poll(() => alice.textContent("#terminal-ended-message"), { timeout: 15_000 }).toMatch(/The shell exited/);
     expect(await alice.isVisible("#terminal-ended button:has-text('Open a new terminal')")).toBe(true);
     await shot(alice, "exited");
+
+    // The ended page's button opens a new one; on a phone-sized window too.
+    await alice.setViewportSize({ width: 390, height: 740 });
+    await alice.click("#terminal-ended button:has-text('Open a new terminal')");
+    await alice.waitForURL(/\/hub\/terminal\/alice\?t=[0-9a-f]{16}$/);
+    await connected(alice);
+    await type(alice, "echo $((6*7))");
+    await waitForScreen(alice, /\n42\s*\n/);
+    expect(await alice.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth)).toBe(true);
+    await shot(alice, "phone");
   }, 90_000);
 });
