@@ -91,7 +91,10 @@ describe.skipIf(skip !== undefined)("browser terminal under the systemd spawner"
         cmd: ["/bin/false"],
         unix_users: { prefix: PREFIX },
         slice_limits: { memory: "2G" },
-        profiles: [{ name: "small", title: "Small", memory: "512M", cpu: 1, tasks: 200 }],
+        profiles: [
+          { name: "small", title: "Small", memory: "512M", cpu: 1, tasks: 200 },
+          { name: "big", title: "Big", memory: "1G", cpu: 2 },
+        ],
       },
       terminal: { max_per_user: 2 },
     };
@@ -183,6 +186,32 @@ systemctl daemon-reload && systemctl start slicehub`]);
     while ((await terminalUnits()).length && Date.now() < deadline) await sleep(100);
     expect(await terminalUnits()).toEqual([]);
   }, 30_000);
+
+  it("repairs a server that failed to start: the terminal gets the limits of the profile it was started with", async () => {
+    const csrf = await alice.csrf();
+    const started = await alice.request("/hub/api/users/alice/server", { method: "POST", headers: { "content-type": "application/json", "x-xsrftoken": csrf }, body: JSON.stringify({ profile: "big" }) });
+    // /bin/false as the server: the start fails (at once, or while the hub waits for it).
+    await started.arrayBuffer();
+    const deadline = Date.now() + 30_000;
+    let failed = "";
+    while (Date.now() < deadline && !/Could not start/.test(failed)) {
+      failed = await (await alice.request("/hub/spawn-pending/alice")).text();
+      await sleep(200);
+    }
+    expect(failed).toMatch(/Could not start alice/);
+    expect(failed).toContain('formaction="/hub/terminal/alice"');
+    // The failed page's button posts its form (with _xsrf) to the terminal path.
+    const xsrf = /name="_xsrf" value="([^"]+)"/.exec(failed)![1]!;
+    const res = await alice.postForm("/hub/terminal/alice", { _xsrf: xsrf, next: "/hub/user/alice/", profile: "big" });
+    expect(res.status).toBe(303);
+    const t = await connect(alice, res.headers.get("location")!);
+    t.send("cat /proc/self/cgroup\r");
+    const cgroup = await diagnosed(t, () => t.waitFor(/0::\/\S+terminal\S+/));
+    const unit = /slicehub-terminal-alice-[0-9a-f]{16}\.service/.exec(cgroup)![0];
+    expect(await show(unit, "MemoryMax", "CPUQuotaPerSecUSec")).toMatchObject({ MemoryMax: String(2 ** 30), CPUQuotaPerSecUSec: "2s" });
+    t.send("exit\r");
+    await t.waitForMessage("exit", 15_000);
+  }, 60_000);
 
   it("a hub restart ends terminals, and the page says so and offers a new one", async () => {
     const opened = await openTerminal(alice, "alice");
