@@ -136,7 +136,36 @@ function reloadSshd(say: (line: string) => void): void {
       return;
     }
   }
-  say("sshd is not running under systemd (ssh.service); it reads the drop-in when it starts or gets SIGHUP");
+  let socket = false;
+  try {
+    execFileSync("systemctl", ["is-active", "--quiet", "ssh.socket"], { stdio: "ignore" });
+    socket = true;
+  } catch {
+    // no socket activation either
+  }
+  say(
+    socket
+      ? "ssh.socket starts sshd for each connection, which reads the drop-in then"
+      : "sshd is not running under systemd (ssh.service); it reads the drop-in when it starts or gets SIGHUP",
+  );
+}
+
+/**
+ * The drop-in's key settings sshd does not apply to the managed accounts (empty: all applied). A main
+ * sshd_config without Debian's `Include /etc/ssh/sshd_config.d/*.conf`, or an earlier file whose Match block
+ * sets the same keys (the first value sshd obtains wins), would otherwise silently leave them as they were.
+ */
+function sshdMissing(o: SshdDropInOptions, command: string): string[] {
+  let out = "";
+  try {
+    out = execFileSync(SSHD, ["-T", "-C", `user=${o.prefix}slicehub-probe,host=localhost,addr=127.0.0.1`], { stdio: ["ignore", "pipe", "ignore"] }).toString();
+  } catch {
+    // Reported as everything missing.
+  }
+  const want = ["authorizedkeysfile none", "authenticationmethods publickey", "passwordauthentication no", "kbdinteractiveauthentication no"];
+  if (o.enabled) want.push(`authorizedkeyscommand ${command} %u`, `authorizedkeyscommanduser ${o.serviceUser}`);
+  const lines = new Set(out.split("\n").map((l) => l.trim()));
+  return want.filter((w) => !lines.has(w));
 }
 
 function sshdCheck(): string | undefined {
@@ -188,6 +217,14 @@ export function configureSshd(o: ConfigureSshdOptions, say: (line: string) => vo
     say(`wrote ${dropIn} (${o.enabled ? `SSH with slicehub's keys for ${o.prefix}* accounts` : `no SSH login for ${o.prefix}* accounts: ssh.enabled is false`})`);
   } else say(`${dropIn} is up to date`);
   if (changed) reloadSshd(say);
+  const missing = dropIn === SSHD_DROPIN ? sshdMissing(o, command) : [];
+  if (missing.length) {
+    throw new Error(
+      `sshd does not apply ${dropIn} to ${o.prefix}* accounts (sshd -T for them lacks: ${missing.join("; ")}): ` +
+        `it needs "Include /etc/ssh/sshd_config.d/*.conf" as the first line of /etc/ssh/sshd_config (Debian's default) ` +
+        `and no earlier Match block setting these keys for those accounts; fix that, then run slicehub install again`,
+    );
+  }
 }
 
 function removeKeysCommand(command: string, say: (line: string) => void): void {

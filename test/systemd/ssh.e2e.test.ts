@@ -48,6 +48,7 @@ describe.skipIf(skip !== undefined)("SSH with the host's OpenSSH in a real syste
   let alice: Browser;
   let admin: Browser;
   const before: Record<string, string> = {};
+  let installArgs: string[];
   const clients = new Set<ChildProcess>();
 
   const sh = async (argv: string[], what = argv.join(" ")) => {
@@ -190,7 +191,7 @@ systemctl start dbus.socket systemd-logind.service systemd-user-sessions.service
     for (const user of ["root", OUTSIDER, SQUATTER]) before[user] = await sshdT(user);
 
     // First install: the starter config is not valid yet (no OIDC client), so sshd is left alone.
-    const installArgs = [process.execPath, CLI, "install", "--config-dir", etc, "--unit-dir", "/run/systemd/system", "--user", SERVICE_USER, "--state-dir", join(dir, "state")];
+    installArgs = [process.execPath, CLI, "install", "--config-dir", etc, "--unit-dir", "/run/systemd/system", "--user", SERVICE_USER, "--state-dir", join(dir, "state")];
     const first = await sh(installArgs);
     expect(first).toMatch(/sshd: left as it is: .* is not valid yet/);
     writeConfig();
@@ -480,5 +481,14 @@ systemctl daemon-reload && systemctl start slicehub`]);
     // Back to exactly what sshd said before install, for the managed accounts too.
     for (const user of ["root", OUTSIDER, SQUATTER]) expect(await sshdT(user), user).toBe(before[user]);
     expect(await sshdT(`${PREFIX}alice`)).not.toMatch(/authorizedkeyscommand \//);
+  });
+
+  it("install fails, saying why, when sshd would not apply the drop-in to the managed accounts", async () => {
+    // An earlier file whose Match block sets a key first: sshd keeps the first value it obtains.
+    await sh(["sh", "-c", `printf 'Match User ${PREFIX}*\n    PasswordAuthentication yes\n' > /etc/ssh/sshd_config.d/00-admin.conf`]);
+    const r = await sb.exec(installArgs, { timeoutMs: 60_000 });
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toMatch(/sshd does not apply \/etc\/ssh\/sshd_config\.d\/slicehub\.conf .*lacks: passwordauthentication no/);
+    await sh(["rm", "/etc/ssh/sshd_config.d/00-admin.conf"]);
   });
 });
