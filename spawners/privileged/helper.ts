@@ -17,7 +17,7 @@ import { runHooks } from "../hooks.js";
 import { journalTail, listUnits, resetFailed, runUnit, showUnit, stopUnit } from "../systemd/systemctl.js";
 import { namedUnitsOf, sliceSetPropertyArgv, systemdRunArgv, unitNames } from "../systemd/units.js";
 import { HelperRequest, type HelperMessage, type SystemdState } from "./protocol.js";
-import { applyAllSshLimits, applySshLimits, endSshSessions, existingAccount, logindAvailable, sshLogins, sshUsage } from "./ssh.js";
+import { applyAllSshLimits, applySshLimits, endSshSessions, existingAccount, logindAvailable, sshLogins, sshUsageOf } from "./ssh.js";
 import { HelperTerminals, Refusal as TerminalRefusal } from "../../src/terminal/helper-side.js";
 
 const RUN_DIR = "/run/slicehub";
@@ -209,16 +209,8 @@ export async function runHelper(configPath: string): Promise<void> {
         if (sessions) hlog.info("ended SSH sessions", { user: req.user, account: account.name, sessions });
         return { sessions };
       }
-      case "ssh-sessions": {
-        const sp = systemdConfig(config());
-        const byUid = new Map<number, string>();
-        for (const user of req.users) {
-          const account = await existingAccount(user, sp.unix_users);
-          if (account) byUid.set(account.uid, user);
-        }
-        const usage = sshUsage(new Set(byUid.keys()));
-        return Object.fromEntries([...usage].map(([uid, u]) => [byUid.get(uid)!, u]));
-      }
+      case "ssh-sessions":
+        return await sshUsageOf(req.users, systemdConfig(config()).unix_users);
       case "ssh-prepare": {
         // A user who adds a key before ever starting a server needs an account to log in to.
         const cfg = config();

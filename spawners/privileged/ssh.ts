@@ -136,6 +136,38 @@ export function sshUsage(uids: Set<number>): Map<number, SshUsage> {
   return out;
 }
 
+/**
+ * SSH usage per hub user, for those of `users` whose (slicehub-owned) account has sessions. Only the few uids
+ * seen in sshd's cgroups are looked up, so an admin page over many users costs one scan of /proc.
+ */
+export async function sshUsageOf(users: readonly string[], cfg: UnixUsersConfig): Promise<Record<string, SshUsage>> {
+  const procs = processes();
+  const cgroups = sshdCgroups(procs);
+  const uids = new Set(procs.filter((p) => p.uid !== 0 && p.comm === "sshd" && cgroups.has(p.cgroup)).map((p) => p.uid));
+  if (uids.size === 0) return {};
+  const byAccount = new Map<string, string>();
+  for (const user of users) {
+    try {
+      byAccount.set(unixAccountName(cfg.prefix, user), user);
+    } catch {
+      // no account name for this user
+    }
+  }
+  const byUid = new Map<number, string>();
+  for (const uid of uids) {
+    let name: string | undefined;
+    try {
+      name = (await run("getent", ["passwd", String(uid)], { timeout: TIMEOUT_MS })).stdout.split(":")[0];
+    } catch {
+      continue;
+    }
+    const user = name ? byAccount.get(name) : undefined;
+    if (user && (await existingAccount(user, cfg))?.uid === uid) byUid.set(uid, user);
+  }
+  const usage = sshUsage(new Set(byUid.keys()));
+  return Object.fromEntries([...usage].map(([uid, u]) => [byUid.get(uid)!, u]));
+}
+
 /** logind's sessions of this uid that sshd opened; empty when logind is not there. */
 async function logindSshSessions(uid: number, log: Logger): Promise<{ id: string; scope: string }[]> {
   let list: { session: string; uid: number }[];
