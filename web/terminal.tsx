@@ -202,6 +202,7 @@ export function terminalStatic(): Hono<HubEnv> {
     if (!asset) return c.text("Not found", 404);
     // The page asks for ?v=<content hash>: that URL never changes content. Without it, revalidate.
     const cache = c.req.query("v") === asset.version ? "public, max-age=31536000, immutable" : "no-cache";
+    if (c.req.header("if-none-match") === `"${asset.version}"`) return c.body(null, 304, { "Cache-Control": cache, ETag: `"${asset.version}"` });
     return c.body(typeof asset.body === "string" ? asset.body : new Uint8Array(asset.body), 200, { "Content-Type": asset.type, "Cache-Control": cache, ETag: `"${asset.version}"` });
   });
   return app;

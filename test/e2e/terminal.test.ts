@@ -46,6 +46,21 @@ describe("browser terminal (daemon, local spawner)", () => {
     expect(status).toBe(200);
     expect(ticket).toBeDefined();
     expect(html).toContain("/hub/static/terminal/xterm.js?v=");
+    // The page's files: cached for good at their versioned URL, revalidated without it, and 304 when unchanged.
+    const js = /src="(\/hub\/static\/terminal\/xterm\.js\?v=[0-9a-f]+)"/.exec(html)![1]!;
+    const res = await fetch(`${hub.url}${js}`);
+    expect(res.status).toBe(200);
+    expect(res.headers.get("content-type")).toMatch(/^text\/javascript/);
+    expect(res.headers.get("cache-control")).toBe("public, max-age=31536000, immutable");
+    expect((await res.text()).length).toBeGreaterThan(100_000);
+    const bare = await fetch(`${hub.url}/hub/static/terminal/xterm.js`);
+    expect(bare.headers.get("cache-control")).toBe("no-cache");
+    expect((await fetch(`${hub.url}/hub/static/terminal/xterm.js`, { headers: { "if-none-match": bare.headers.get("etag")! } })).status).toBe(304);
+    expect((await fetch(`${hub.url}/hub/static/terminal/nope.js`)).status).toBe(404);
+    expect(html).toMatch(/<script src="\/hub\/static\/terminal\/terminal\.js\?v=[0-9a-f]+"><\/script>/);
+    expect(html).not.toMatch(/<script>/);
+    const csp = (await alice.request(page)).headers.get("content-security-policy") ?? "";
+    expect(csp).toMatch(/default-src 'none'.*script-src 'self';.*connect-src 'self'.*frame-ancestors 'none'/);
     const t = await connect(alice, page, ticket);
     const hello = await t.waitForMessage("hello");
     expect(hello.owner).toBe("alice");
