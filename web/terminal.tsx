@@ -10,6 +10,7 @@ import { refuse } from "../src/hub/refuse.js";
 import { SERVER_NAME, serverPath } from "../src/names.js";
 import { profilesFor } from "../src/profiles.js";
 import { hasScope } from "../src/scopes.js";
+import type { UserRow } from "../src/store/store.js";
 import { TerminalError, type TerminalView } from "../src/terminal/manager.js";
 import { mayUseTerminal } from "../src/terminal/upgrade.js";
 import { Layout, pageUser, PostButton, postedForm, type PageUser } from "./layout.js";
@@ -212,7 +213,7 @@ const OpenFormFields = z.looseObject({});
 const EndForm = z.looseObject({ user: z.string().max(200), id: z.string().max(40).optional() });
 
 /** The owner and server a terminal path names, once the caller may use them. */
-function target(c: Context<HubEnv>, hub: Hub): { who: Who; owner: NonNullable<ReturnType<Hub["store"]["getUser"]>>; server: string } {
+function target(c: Context<HubEnv>, hub: Hub): { who: Who; owner: UserRow; server: string } {
   const who = c.get("who")!;
   if (!hub.terminals || !hub.config().terminal.enabled) refuse(404, "Terminals are turned off on this hub.");
   const ownerName = c.req.param("user")!;

@@ -101,6 +101,7 @@ describe("browser terminal (daemon, local spawner)", () => {
     expect((await bob.request(page)).status).toBe(403);
     expect((await bob.request("/hub/terminal/alice")).status).toBe(403);
     expect((await openTerminal(bob, "alice")).status).toBe(403);
+    expect((await bob.postForm("/hub/terminals/end", { _xsrf: await bob.csrf(), user: "alice" })).status).toBe(403);
     // A ticket for bob's own terminal does not open alice's path.
     const own = await openTerminal(bob, "bob");
     expect(own.status).toBe(303);
