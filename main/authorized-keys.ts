@@ -17,9 +17,12 @@ allowed by the config's allow-lists, and the config has the systemd spawner and 
 accounts and accounts not made for that hub user get nothing. A config or database it cannot read is
 exit 1, with the reason on stderr, and no keys.
 
-sshd runs it as the unprivileged service user (slicehub install writes this into sshd's drop-in):
-  AuthorizedKeysCommand /usr/bin/node /path/to/slicehub/dist/authorized-keys.js --config /etc/slicehub/config.json %u
+sshd runs it as the unprivileged service user. slicehub install (with ssh.enabled) writes a root-owned
+wrapper that execs this file with the config, and names it in /etc/ssh/sshd_config.d/slicehub.conf:
+  AuthorizedKeysCommand /usr/local/libexec/slicehub/authorized-keys %u
   AuthorizedKeysCommandUser slicehub
+To see what sshd would get for an account:
+  sudo -u slicehub node dist/authorized-keys.js --config /etc/slicehub/config.json --explain jupyter-alice
 
 Options:
   -c, --config FILE   the hub's config file (required)

@@ -181,7 +181,8 @@ describe("dist/authorized-keys.js as a child process", () => {
   it("explains itself with --help, and refuses to run without --config and one user", async () => {
     const help = await cli(["--help"]);
     expect(help.code).toBe(0);
-    expect(help.stdout).toMatch(/AuthorizedKeysCommand .*authorized-keys\.js --config \/etc\/slicehub\/config\.json %u/);
+    expect(help.stdout).toMatch(/AuthorizedKeysCommand \/usr\/local\/libexec\/slicehub\/authorized-keys %u/);
+    expect(help.stdout).toMatch(/--config \/etc\/slicehub\/config\.json --explain jupyter-alice/);
     expect(help.stdout).toMatch(/AuthorizedKeysCommandUser slicehub/);
     for (const args of [[], ["root"], ["--config", file], ["--config", file, "a", "b"], ["--bogus"]]) {
       const r = await cli(args);
