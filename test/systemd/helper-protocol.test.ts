@@ -1,13 +1,13 @@
 // The privileged helper refuses what a compromised web process might ask: malformed messages, other users,
 // root, unknown or forbidden profiles, path tricks. It runs here outside systemd: every request below is
 // refused before it would reach systemctl.
-import { fork, type ChildProcess } from "node:child_process";
+import { type ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Store } from "../../src/store/store.js";
-import { CLI } from "../e2e/harness.js";
+import { forkHelper } from "./helper-process.js";
 
 const TOKEN = "A".repeat(43);
 
@@ -55,16 +55,7 @@ describe.skipIf(process.getuid?.() !== 0)("privileged helper requests", () => {
     store.ensureUser("alice");
     store.ensureUser("bob");
     store.close();
-    helper = fork(CLI, ["privileged-helper", "--config", join(dir, "config.json")], { stdio: ["ignore", "pipe", "pipe", "ipc"], serialization: "json" });
-    helper.stdout!.on("data", (d: Buffer) => output.push(d.toString()));
-    helper.stderr!.on("data", (d: Buffer) => output.push(d.toString()));
-    await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`helper not ready: ${output.join("")}`)), 15_000);
-      helper.once("message", () => {
-        clearTimeout(timer);
-        resolve();
-      });
-    });
+    helper = await forkHelper(join(dir, "config.json"), output);
   });
 
   afterAll(() => {

@@ -1,7 +1,7 @@
 // A real systemd, booted as pid 1 of a private pid + mount namespace, for tests of the systemd spawner. It
 // shares the host's file systems (users, /home, the checkout) and cgroup trees, but has its own /run (unit
 // files, drop-ins, credentials), /tmp and /var/tmp. Needs root.
-import { execFile, spawn, type ChildProcess, type SpawnOptions } from "node:child_process";
+import { execFile, execFileSync, spawn, type ChildProcess, type SpawnOptions } from "node:child_process";
 import { accessSync, constants, existsSync, readdirSync, readFileSync } from "node:fs";
 import { once } from "node:events";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -178,5 +178,33 @@ function comm(pid: number): string | undefined {
     return readFileSync(`/proc/${pid}/comm`, "utf8").trim();
   } catch {
     return undefined;
+  }
+}
+
+/**
+ * Starts the installed slicehub.service in the sandbox with the test's drop-in: the checkout's state directory
+ * `dir` writable and the host's /tmp shared (tests reach the hub's files there).
+ */
+export async function startHubService(sb: SystemdSandbox, dir: string): Promise<void> {
+  const r = await sb.exec([
+    "sh",
+    "-c",
+    `mkdir -p /run/systemd/system/slicehub.service.d
+printf '[Service]\\nPrivateTmp=no\\nReadWritePaths=${dir}\\n' > /run/systemd/system/slicehub.service.d/test.conf
+systemctl daemon-reload && systemctl start slicehub`,
+  ]);
+  if (r.code !== 0) throw new Error(`starting slicehub.service failed (${r.code}): ${r.stdout}${r.stderr}`);
+}
+
+/** Removes the host's Unix accounts a test made (and their homes), by name. */
+export function removeAccounts(made: (name: string) => boolean): void {
+  for (const line of execFileSync("getent", ["passwd"]).toString().split("\n")) {
+    const name = line.split(":")[0];
+    if (!name || !made(name)) continue;
+    try {
+      execFileSync("userdel", ["-r", name], { stdio: "ignore" });
+    } catch {
+      // userdel exits non-zero when the home or mail spool is already gone; the account is removed anyway.
+    }
   }
 }

@@ -10,7 +10,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { freePort } from "../../src/ports.js";
 import { Browser, CLI, ROOT, SINGLEUSER, readSse, runOnKernel } from "../e2e/harness.js";
-import { SystemdSandbox } from "./sandbox.js";
+import { removeAccounts, SystemdSandbox } from "./sandbox.js";
 
 const skip = SystemdSandbox.unavailable() ?? (existsSync(SINGLEUSER) ? undefined : `${SINGLEUSER} is not installed`);
 if (skip) console.warn(`skipping the systemd spawner e2e tests: ${skip}`);
@@ -140,16 +140,7 @@ systemctl daemon-reload && systemctl start slicehub`]);
       if (process.env.SLICEHUB_TEST_JOURNAL) console.log(await journal());
       await sb.stop();
     }
-    for (const line of execFileSync("getent", ["passwd"]).toString().split("\n")) {
-      const name = line.split(":")[0];
-      if (name && (name.startsWith(PREFIX) || name === SERVICE_USER || name === OUTSIDER)) {
-        try {
-          execFileSync("userdel", ["-r", name], { stdio: "ignore" });
-        } catch {
-          // userdel exits non-zero when the home is already gone; the account is removed anyway.
-        }
-      }
-    }
+    removeAccounts((name) => name.startsWith(PREFIX) || name === SERVICE_USER || name === OUTSIDER);
     if (dir) rmSync(dir, { recursive: true, force: true });
   }, 60_000);
 

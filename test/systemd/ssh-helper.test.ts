@@ -2,7 +2,7 @@
 // name is accepted, only a hub user name, and the helper acts only on accounts that are slicehub's. Runs outside
 // systemd: a root process named "sshd" (a copy of sleep) makes this test's own cgroup look like an SSH session's,
 // and processes of test accounts in it stand for what a session runs.
-import { execFileSync, fork, spawn, type ChildProcess } from "node:child_process";
+import { execFileSync, spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { chmodSync, copyFileSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Store } from "../../src/store/store.js";
-import { CLI } from "../e2e/harness.js";
+import { forkHelper } from "./helper-process.js";
 
 const hex = randomBytes(2).toString("hex");
 const PREFIX = `shy${hex}-`;
@@ -86,16 +86,7 @@ describe.skipIf(process.getuid?.() !== 0)("privileged helper: SSH requests", () 
       copyFileSync("/bin/sleep", join(dir, name));
       chmodSync(join(dir, name), 0o755);
     }
-    helper = fork(CLI, ["privileged-helper", "--config", join(dir, "config.json")], { stdio: ["ignore", "pipe", "pipe", "ipc"], serialization: "json" });
-    helper.stdout!.on("data", (d: Buffer) => output.push(d.toString()));
-    helper.stderr!.on("data", (d: Buffer) => output.push(d.toString()));
-    await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`helper not ready: ${output.join("")}`)), 15_000);
-      helper.once("message", () => {
-        clearTimeout(timer);
-        resolve();
-      });
-    });
+    helper = await forkHelper(join(dir, "config.json"), output);
   });
 
   afterAll(() => {

@@ -16,7 +16,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { freePort } from "../../src/ports.js";
 import { ARTIFACTS, haveChromium, launchChromium } from "../e2e/chromium.js";
 import { Browser, CLI, ROOT, SINGLEUSER } from "../e2e/harness.js";
-import { SystemdSandbox } from "./sandbox.js";
+import { removeAccounts, startHubService, SystemdSandbox } from "./sandbox.js";
 
 const SSHD = "/usr/sbin/sshd";
 const SSH = "/usr/bin/ssh";
@@ -204,9 +204,7 @@ systemctl start dbus.socket systemd-logind.service systemd-user-sessions.service
     expect(third).toMatch(/slicehub\.conf is up to date/);
     expect(third).not.toMatch(/reloaded/);
 
-    await sh(["sh", "-c", `mkdir -p /run/systemd/system/slicehub.service.d
-printf '[Service]\\nPrivateTmp=no\\nReadWritePaths=${dir}\\n' > /run/systemd/system/slicehub.service.d/test.conf
-systemctl daemon-reload && systemctl start slicehub`]);
+    await startHubService(sb, dir);
     await waitForHub();
     alice = new Browser(url);
     await alice.login("alice");
@@ -220,16 +218,7 @@ systemctl daemon-reload && systemctl start slicehub`]);
       if (process.env.SLICEHUB_TEST_JOURNAL) console.log(await journal(), await journal("ssh"));
       await sb.stop();
     }
-    for (const line of execFileSync("getent", ["passwd"]).toString().split("\n")) {
-      const name = line.split(":")[0];
-      if (name && (name.startsWith(PREFIX) || name === SERVICE_USER || name === OUTSIDER)) {
-        try {
-          execFileSync("userdel", ["-r", name], { stdio: "ignore" });
-        } catch {
-          // userdel exits non-zero when the home or mail spool is already gone; the account is removed anyway.
-        }
-      }
-    }
+    removeAccounts((name) => name.startsWith(PREFIX) || name === SERVICE_USER || name === OUTSIDER);
     if (dir) rmSync(dir, { recursive: true, force: true });
   }, 60_000);
 

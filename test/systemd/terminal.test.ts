@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { freePort } from "../../src/ports.js";
 import { Browser, CLI, ROOT } from "../e2e/harness.js";
 import { connectTerminal, cookieOf, openTerminal, ticketOf, type TermConn } from "../e2e/terminal-ws.js";
-import { SystemdSandbox } from "./sandbox.js";
+import { removeAccounts, startHubService, SystemdSandbox } from "./sandbox.js";
 
 const skip = SystemdSandbox.unavailable();
 if (skip) console.warn(`skipping the systemd terminal tests: ${skip}`);
@@ -99,9 +99,7 @@ describe.skipIf(skip !== undefined)("browser terminal under the systemd spawner"
       terminal: { max_per_user: 2 },
     };
     writeFileSync(join(etc, "config.json"), JSON.stringify(config, null, 2));
-    await sh(["sh", "-c", `mkdir -p /run/systemd/system/slicehub.service.d
-printf '[Service]\\nPrivateTmp=no\\nReadWritePaths=${dir}\\n' > /run/systemd/system/slicehub.service.d/test.conf
-systemctl daemon-reload && systemctl start slicehub`]);
+    await startHubService(sb, dir);
     await waitForHub();
     alice = new Browser(url);
     await alice.login("alice");
@@ -115,16 +113,7 @@ systemctl daemon-reload && systemctl start slicehub`]);
       if (process.env.SLICEHUB_TEST_JOURNAL) console.log(await journal());
       await sb.stop();
     }
-    for (const line of execFileSync("getent", ["passwd"]).toString().split("\n")) {
-      const name = line.split(":")[0];
-      if (name && (name.startsWith(PREFIX) || name === SERVICE_USER)) {
-        try {
-          execFileSync("userdel", ["-r", name], { stdio: "ignore" });
-        } catch {
-          // the account is removed even when its home is already gone
-        }
-      }
-    }
+    removeAccounts((name) => name.startsWith(PREFIX) || name === SERVICE_USER);
     if (dir) rmSync(dir, { recursive: true, force: true });
   }, 60_000);
 
