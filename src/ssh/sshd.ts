@@ -155,7 +155,7 @@ function reloadSshd(say: (line: string) => void): void {
  * sshd_config without Debian's `Include /etc/ssh/sshd_config.d/*.conf`, or an earlier file whose Match block
  * sets the same keys (the first value sshd obtains wins), would otherwise silently leave them as they were.
  */
-function sshdMissing(o: SshdDropInOptions, command: string): string[] {
+export function sshdMissing(o: SshdDropInOptions, command: string): string[] {
   let out = "";
   try {
     out = execFileSync(SSHD, ["-T", "-C", `user=${o.prefix}slicehub-probe,host=localhost,addr=127.0.0.1`], { stdio: ["ignore", "pipe", "ignore"] }).toString();
