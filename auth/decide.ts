@@ -102,7 +102,18 @@ export function resolveIdentity(store: Store, issuer: string, subject: string, u
     return { ok: true, name: user.name, user };
   }
   const taken = store.getUser(username);
-  if (!taken) return { ok: true, name: username, user: undefined };
+  if (!taken) {
+    // A user the culler deleted keeps their name for their own identity (their Unix account and home remain).
+    const culled = store.getCulledUser(username);
+    if (culled && (culled.issuer !== issuer || culled.subject !== subject)) {
+      return {
+        ok: false,
+        reason: "subject_collision",
+        message: `user name ${username} belonged to another account at ${culled.issuer === issuer ? "the provider" : culled.issuer}, deleted for inactivity; its files are kept for that account`,
+      };
+    }
+    return { ok: true, name: username, user: undefined };
+  }
   const other = store.getIdentityOfUser(taken.id);
   return {
     ok: false,

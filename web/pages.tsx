@@ -36,6 +36,10 @@ export interface HomeServer {
   failure: string | null;
   /** The profile its last start asked for (user_options.profile), if any. */
   profile: string | null;
+  /** Why the hub stopped it by itself (the culler: "after 2 h idle"), while it stays stopped. */
+  stopReason?: string | null;
+  /** When it did. */
+  stoppedAt?: string | null;
 }
 
 /** "2025-06-01 14:05 UTC", or `none` for a missing time. Absolute: a server-rendered "5 minutes ago" goes stale. */
@@ -125,6 +129,11 @@ export function HomePage(props: { user: PageUser; xsrf: string; servers: HomeSer
               {profile ? <span>Profile: {profile}</span> : null}
               <span>Last activity: {when(s.lastActivity)}</span>
             </p>
+            {s.stopReason && s.state === "stopped" ? (
+              <p class="notice culled">
+                {s.name ? `Your server ${s.name}` : "Your server"} was stopped {s.stopReason} ({when(s.stoppedAt ?? null)}). Start it again when you need it.
+              </p>
+            ) : null}
             {s.failure ? (
               <p class="error">
                 {s.failure.split("\n")[0]} <a href={`/hub/spawn-pending/${serverPath(user.name, s.name)}`}>Details</a>

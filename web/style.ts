@@ -60,6 +60,7 @@ table.admin tbody.blocked tr:not(.user) { opacity:.6; }
 table.admin td .error { min-width:10rem; }
 .muted { color:var(--muted); }
 .error { color:var(--bad); }
+.notice { color:var(--warn); }
 .small { font-size:.85rem; }
 .alert { background:var(--bad-soft); border:1px solid #ffcecb; color:#82071e; border-radius:6px; padding:.7rem .9rem; font-weight:600; overflow-wrap:anywhere; }
 .alert::first-letter { text-transform:uppercase; }

@@ -124,4 +124,17 @@ export const MIGRATIONS: readonly string[] = [
     UNIQUE (user_id, fingerprint)
   );
   `,
+  /* 5: the built-in culler (src/cull.ts). Why a server last stopped when the hub stopped it by itself
+        ("after 2 h idle"), shown on home until the next start; NULL after any other stop. And the login
+        identities of users the culler deleted, so their name (and Unix account and home) cannot pass to another
+        person who logs in with the same name: only the same (issuer, subject) gets it back. */ `
+  ALTER TABLE servers ADD COLUMN stop_reason TEXT;
+  ALTER TABLE servers ADD COLUMN stopped_at INTEGER;
+  CREATE TABLE culled_users (
+    name TEXT PRIMARY KEY,
+    issuer TEXT NOT NULL,
+    subject TEXT NOT NULL,
+    culled INTEGER NOT NULL
+  );
+  `,
 ];

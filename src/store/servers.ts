@@ -16,6 +16,10 @@ export interface ServerRow {
   started: number | null;
   last_activity: number | null;
   failure: string | null;
+  /** Why the hub itself stopped it (the culler: "after 2 h idle"); null after any other stop or a start. */
+  stop_reason: string | null;
+  /** When the hub itself stopped it, with stop_reason. */
+  stopped_at: number | null;
 }
 
 export function Servers<B extends StoreClass>(Base: B) {

@@ -2,6 +2,7 @@
 // methods grouped by the tables they serve, one file a group, composed here into one Store. All multi-row
 // changes run in a transaction so the file is always consistent.
 import { StoreBase } from "./base.js";
+import { Culling } from "./cull.js";
 import { SpawnEvents } from "./events.js";
 import { HubSecrets } from "./hub-secrets.js";
 import { Identities } from "./identities.js";
@@ -12,6 +13,7 @@ import { SshKeys } from "./ssh-keys.js";
 import { Tokens } from "./tokens.js";
 import { Users } from "./users.js";
 
+export type { CulledUserRow, UserActivityRow } from "./cull.js";
 export type { IdentityRow } from "./identities.js";
 export type { OAuthClientRow, OAuthCodeRow } from "./oauth.js";
 export type { ServerRow, ServerState } from "./servers.js";
@@ -21,7 +23,7 @@ export type { TokenKind, TokenRow } from "./tokens.js";
 export type { UserQuery, UserRow } from "./users.js";
 
 // Later groups may use earlier ones' methods (sessions end their tokens; the purge ends sessions).
-export class Store extends SshKeys(HubSecrets(SpawnEvents(Identities(Sessions(OAuth(Tokens(Servers(Users(StoreBase))))))))) {
+export class Store extends Culling(SshKeys(HubSecrets(SpawnEvents(Identities(Sessions(OAuth(Tokens(Servers(Users(StoreBase)))))))))) {
   /** Remove expired codes, tokens and sessions (and the OAuth tokens bound to those sessions). */
   purgeExpired(session: { idleMs: number; maxAgeMs: number }): void {
     const now = Date.now();
