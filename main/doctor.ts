@@ -62,6 +62,12 @@ export function checkConfig(path: string): ConfigCheck {
     // reported by loadConfigFile
   }
   if (r.ok) return { result: ok("config", `${path} is valid`), config: r.config, raw };
+  const unreadable = r.errors.length === 1 && r.errors[0]!.startsWith(`${path}: cannot read: `);
+  if (unreadable) {
+    const what = r.errors[0]!.slice(path.length + 2);
+    const fix = /ENOENT/.test(what) ? "pass --config FILE, or run slicehub install (it writes /etc/slicehub/config.json)" : /EACCES|EPERM/.test(what) ? "run slicehub doctor as root (the config is readable by root and the service's group only)" : "pass the config file with --config FILE";
+    return { result: fail("config", `${path}: ${what}`, fix) };
+  }
   return {
     result: fail("config", `${path} has ${r.errors.length} problem${r.errors.length === 1 ? "" : "s"}`, `correct each (slicehub check-config ${path} lists them too)`, r.errors),
     raw,

@@ -53,6 +53,7 @@ describe("config", () => {
     expect(r.result.details).toEqual([expect.stringMatching(/^lsiten: unknown key \(did you mean "listen"\?\)/), expect.stringMatching(/^log_level: must be one of/)]);
     expect(r.config).toBeUndefined();
     expect(r.raw).toMatchObject({ log_level: "loud" });
+    expect(checkConfig(join(dir, "missing.json")).result).toMatchObject({ status: "fail", message: `${join(dir, "missing.json")}: cannot read: ENOENT no such file`, fix: expect.stringContaining("--config FILE") });
     const good = join(dir, "good.json");
     writeFileSync(good, "// comment\n{ \"log_level\": \"warn\", }");
     expect(checkConfig(good)).toMatchObject({ result: { status: "ok" }, config: { log_level: "warn" } });
