@@ -19,9 +19,10 @@ const SUBSCOPES: Record<string, string[]> = {
 
 /**
  * What an admin holds (unfiltered). SSH keys: an admin sees everyone's and may remove one, but only its owner
- * adds a key, since a key added to someone's account logs in as them.
+ * adds a key, since a key added to someone's account logs in as them. read:metrics: /hub/metrics (JupyterHub 5's
+ * scope, also in its admin role); a token with only it is what a Prometheus server should hold.
  */
-export const ADMIN_SCOPES = ["admin:users", "admin:servers", "tokens", "access:servers", "list:users", "read:hub", "read:users:ssh_keys", "delete:users:ssh_keys"];
+export const ADMIN_SCOPES = ["admin:users", "admin:servers", "tokens", "access:servers", "list:users", "read:hub", "read:users:ssh_keys", "delete:users:ssh_keys", "read:metrics"];
 
 /** What a plain user holds over themselves. */
 export function userScopes(name: string): string[] {
