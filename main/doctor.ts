@@ -290,6 +290,7 @@ export async function checkPublicUrl(config: Config, resolveImpl: (host: string)
   const host = url.hostname.replace(/^\[|\]$/g, "");
   const which = config.public_url ? "public_url" : "listen (no public_url)";
   if (isLoopbackHost(url.hostname)) return ok("public-url", `${url.origin} (${which}) is this machine only (loopback)`);
+  if (host === "0.0.0.0" || host === "::") return warn("public-url", `no public_url, and listen (${url.origin}) is every address, not one people can type`, "set public_url to the URL people use, e.g. https://hub.example.org (links, OAuth redirects and cookies depend on it)");
   let addrs: string[];
   try {
     addrs = isIP(host) ? [host] : await resolveImpl(host);

@@ -193,8 +193,41 @@ export function detectFromFiles(cmd0: string, path?: string): SingleuserVersion 
   };
 }
 
+/**
+ * Why running `command` (and the interpreter of its #! line) would be unsafe, or undefined when it is not: the
+ * file or its directory writable by another account than root and this process's own. The hub would otherwise
+ * run, as itself, code some other user can change (a shared venv under /home, say).
+ */
+export function unsafeToRun(command: string): string | undefined {
+  const me = process.getuid?.() ?? 0;
+  const files = [command];
+  try {
+    const interp = shebangInterpreter(readHead(command));
+    if (interp) files.push(interp);
+  } catch {
+    // unreadable: the run fails by itself
+  }
+  for (const f of files) {
+    let real: string;
+    try {
+      real = realpathSync(f);
+    } catch {
+      continue;
+    }
+    for (const p of [real, dirname(real)]) {
+      const st = statSync(p);
+      if ((st.uid !== 0 && st.uid !== me) || (st.mode & 0o022) !== 0) {
+        return `not run: ${p} can be changed by another account (owner uid ${st.uid}, mode ${(st.mode & 0o7777).toString(8)})`;
+      }
+    }
+  }
+  return undefined;
+}
+
 /** Runs `<command> --version` (bounded) and reads the version from its output. */
 export function detectByRunning(command: string, timeoutMs = 5000): Promise<SingleuserVersion> {
+  const unsafe = unsafeToRun(command);
+  if (unsafe) return Promise.resolve({ command, version: undefined, problem: `${command} --version ${unsafe}` });
   return new Promise((resolve) => {
     execFile(command, ["--version"], { timeout: timeoutMs, killSignal: "SIGKILL", maxBuffer: 1 << 20 }, (err, stdout) => {
       const line = stdout.split("\n").map((l) => l.trim()).find((l) => /^\d+\.\d+/.test(l));

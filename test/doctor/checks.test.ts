@@ -216,6 +216,8 @@ describe("public_url", () => {
     const missing = await checkPublicUrl(c, async () => Promise.reject(Object.assign(new Error("nope"), { code: "ENOTFOUND" })), []);
     expect(missing).toMatchObject({ status: "fail", message: "hub.example.org (public_url) does not resolve: ENOTFOUND" });
     expect((await checkPublicUrl(cfg(), async () => [], [])).status).toBe("ok");
+    const any = cfg({ listen: "http://0.0.0.0:8000", auth: { kind: "oidc", client_id: "x" }, spawner: { kind: "systemd" } });
+    expect(await checkPublicUrl(any, async () => [], [])).toMatchObject({ status: "warn", fix: expect.stringContaining("set public_url") });
   });
 });
 

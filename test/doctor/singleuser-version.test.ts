@@ -96,6 +96,22 @@ describe("singleuser version by running --version", () => {
   });
 });
 
+describe("a command other accounts can change", () => {
+  it("is never run for its --version (its files are still read)", async () => {
+    const shared = join(dir, "shared");
+    mkdirSync(shared, { mode: 0o777 });
+    chmodSync(shared, 0o777); // like a venv a user may write to
+    const marker = join(dir, "ran");
+    const evil = file(join(shared, "jupyterhub-singleuser"), `#!/bin/sh\ntouch ${marker}\necho 9.9.9\n`, 0o755);
+    const r = await detectSingleuserVersion(evil);
+    expect(r.version).toBeUndefined();
+    expect(r.problem).toMatch(/--version not run: .*shared can be changed by another account \(owner uid \d+, mode 777\)/);
+    const writable = file(join(dir, "run3", "singleuser"), `#!/bin/sh\ntouch ${marker}\necho 9.9.9\n`, 0o757);
+    expect((await detectByRunning(writable)).problem).toMatch(/singleuser can be changed by another account/);
+    expect(existsSync(marker)).toBe(false);
+  });
+});
+
 describe("the reported version", () => {
   it("is the config's when set, else the detected one, else 3.0.0", async () => {
     clearSingleuserVersionCache();
