@@ -13,6 +13,7 @@ import { newSecret, safeEqual } from "../src/secrets.js";
 import { safeNext } from "./next.js";
 import type { LoginPages } from "./pages.js";
 import { startSession } from "../src/hub/session.js";
+import { clientAddress } from "../src/forwarded.js";
 
 /** Protects the login form itself from cross-site posting (login CSRF): a double-submit cookie. */
 const LOGIN_XSRF_COOKIE = "slicehub-login-xsrf";
@@ -92,7 +93,7 @@ export function devLogin(hub: Hub, pages: LoginPages): Hono<HubEnv> {
       return form(c, 403, next, `${name} has been blocked by an admin of this hub.`);
     }
     startSession(c, hub.store, cfg, user.id);
-    hub.log.info("user logged in", { user: name, method: "dev" });
+    hub.log.info("user logged in", { user: name, method: "dev", client: clientAddress((c.env as Partial<HubEnv["Bindings"]> | undefined)?.incoming, cfg.trusted_proxies) });
     return c.redirect(next, 302);
   });
 

@@ -18,6 +18,7 @@ import { safeNext } from "./next.js";
 import type { LoginError, LoginPages } from "./pages.js";
 import { preferredValues } from "../src/hub/cookie-values.js";
 import { isHttps, startSession } from "../src/hub/session.js";
+import { clientAddress } from "../src/forwarded.js";
 
 const ATTEMPT_TTL_S = 600;
 /**
@@ -273,7 +274,9 @@ export function oidcHandlers(hub: Hub, clientSecret: string | undefined, pages: 
       const previous = c.get("who")?.session;
       if (previous) store.deleteSession(previous);
       startSession(c, store, cfg, outcome.user.id);
-      log.info("user logged in", { user: outcome.user.name, email: decision.email, admin: decision.admin, method: "oidc" });
+      // The address as trusted_proxies lets the hub believe it (src/forwarded.ts), never a client's own claim.
+      const from = clientAddress((c.env as Partial<HubEnv["Bindings"]> | undefined)?.incoming, cfg.trusted_proxies);
+      log.info("user logged in", { user: outcome.user.name, email: decision.email, admin: decision.admin, method: "oidc", client: from });
       return c.redirect(attempt.next, 302);
     },
   };

@@ -19,11 +19,13 @@
 // before the store and the hub application exist, so sinks may be attached later: until then the hub answers
 // 503 with Retry-After, activity is kept for the first flush after, and upstream failures are only logged.
 import http, { type IncomingMessage, type ServerResponse } from "node:http";
+import https from "node:https";
 import type { Duplex } from "node:stream";
 import { getRequestListener } from "@hono/node-server";
 import { createProxyServer } from "http-proxy-3";
 import type { Logger } from "../src/log.js";
 import { prefersJson } from "../src/negotiate.js";
+import { forwardedView, type ForwardedView, type TrustCheck } from "../src/forwarded.js";
 import { hostnameOf, type Route, type RouteTable } from "./table.js";
 
 // ------------------------------------------------------------------------------------------------ interface
@@ -87,14 +89,28 @@ export interface ProxyOptions {
   limits?: Partial<ConnectionLimits>;
   /** Sinks known at creation; the rest can be attached later. */
   sinks?: Partial<ProxySinks>;
+  /**
+   * TLS for an https listener (src/tls.ts: versions, ALPN; the certificate may come later through
+   * setSecureContext). Without it the listener is plain HTTP.
+   */
+  tls?: https.ServerOptions;
+  /** Whose X-Forwarded-* and Forwarded headers are believed (config trusted_proxies); nobody's without it. */
+  trusted?: TrustCheck;
+  /** The Strict-Transport-Security value for every answer, or undefined for none (read per request). */
+  hsts?: () => string | undefined;
 }
 
 export interface RoutingProxy {
-  /** The listener, not yet listening: the caller binds it. */
-  readonly server: http.Server;
+  /** The listener, not yet listening: the caller binds it. An https.Server with `tls`. */
+  readonly server: http.Server | https.Server;
   /** Sinks that exist only now (the daemon's store, lifecycle and hub application); each replaces its previous one. */
   attach(sinks: Partial<ProxySinks>): void;
   flushActivity(): void;
+  /**
+   * Requests forwarded to users' servers since the start, by the status class the client got ("2xx" …; a
+   * websocket that was upgraded is "1xx"), for /hub/metrics. Counting is one array increment a request.
+   */
+  requestCounts(): { http: Record<string, number>; websocket: Record<string, number> };
   /**
    * Stops the flush timer and flushes, closes the listener and its HTTP connections, and pooled upstream
    * sockets. Open websockets are left alone; the promise resolves once the listener has closed, so after them.
@@ -129,7 +145,7 @@ export function createProxy(opts: ProxyOptions): RoutingProxy {
     ...DEFAULT_CONNECTION_LIMITS,
     ...opts.limits,
   };
-  const server = http.createServer({
+  const serverOptions: http.ServerOptions = {
     // Node starts a connection's headers clock when it opens: this also closes one that never sends a byte.
     headersTimeout: headersTimeoutMs,
     requestTimeout: requestTimeoutMs,
@@ -137,7 +153,9 @@ export function createProxy(opts: ProxyOptions): RoutingProxy {
     // Node enforces the two timeouts above only when it sweeps its connections, every 30 s by default: a
     // connection would outlive a 20 s headers timeout by half a minute.
     connectionsCheckingInterval: headersTimeoutMs > 0 ? Math.min(1_000, Math.max(50, headersTimeoutMs >> 2)) : 1_000,
-  });
+  };
+  const server = opts.tls ? https.createServer({ ...opts.tls, ...serverOptions }) : http.createServer(serverOptions);
+  const trusted: TrustCheck = opts.trusted ?? (() => false);
   server.timeout = idleTimeoutMs;
   server.maxConnections = maxConnections;
   // No "clientError" listener: node's own answers a timed-out or malformed request (408, 400, 431) and destroys
@@ -149,6 +167,8 @@ export function createProxy(opts: ProxyOptions): RoutingProxy {
   // Host and path: a subdomain-mode route answers only on its own host, so the same path on the hub's host (or
   // another user's) falls through to the hub.
   server.on("request", (req, res) => {
+    const hsts = opts.hsts?.();
+    if (hsts) res.setHeader("Strict-Transport-Security", hsts);
     const path = routable(req.url);
     const route = path ? table.lookup(path, hostnameOf(req.headers.host)) : undefined;
     if (!route) {
@@ -172,8 +192,20 @@ export function createProxy(opts: ProxyOptions): RoutingProxy {
    */
   function refuseServiceWorker(req: IncomingMessage, res: ServerResponse, route: Route): void {
     log.warn("refused a service worker script outside its server's prefix", { route: route.prefix, path: pathOf(req.url) });
+    count(httpCounts, 403);
     res.writeHead(403, { "Content-Type": "text/plain; charset=UTF-8", "Content-Length": 10, "Cache-Control": "no-store" });
     res.end("Forbidden\n");
+  }
+
+  // ------------------------------------------------------------------------------------------- counting
+
+  // Index = status / 100 (0 unused); read only when /hub/metrics is scraped.
+  const httpCounts = [0, 0, 0, 0, 0, 0];
+  const wsCounts = [0, 0, 0, 0, 0, 0];
+  const count = (counts: number[], status: number) => void counts[Math.min(5, Math.max(1, Math.floor(status / 100)))]!++;
+  function requestCounts(): { http: Record<string, number>; websocket: Record<string, number> } {
+    const named = (counts: number[]) => Object.fromEntries(counts.slice(1).map((n, i) => [`${i + 1}xx`, n]));
+    return { http: named(httpCounts), websocket: named(wsCounts) };
   }
 
   // ------------------------------------------------------------------------------------------- activity
@@ -204,7 +236,7 @@ export function createProxy(opts: ProxyOptions): RoutingProxy {
   // CPU (bench/README.md), on the path every notebook request takes. Websockets still use http-proxy.
   function web(req: IncomingMessage, res: ServerResponse, route: Route): void {
     stripCookies(req, opts.stripCookies);
-    const headers = upstreamHeaders(req);
+    const headers = upstreamHeaders(req, forwardedView(req, trusted));
     const target = new URL(route.target);
     const send = (fresh: boolean) => {
       // fresh: a retry avoids the pool, which may hold more sockets the upstream closed at the same moment.
@@ -213,6 +245,7 @@ export function createProxy(opts: ProxyOptions): RoutingProxy {
       upstream.on("response", (up) => {
         answered = true;
         touch(route.serverId);
+        count(httpCounts, up.statusCode ?? 502);
         filterResponse(up, route, opts.stripCookies, log);
         res.writeHead(up.statusCode ?? 502, up.statusMessage, responseHeaders(up));
         up.pipe(res);
@@ -258,7 +291,10 @@ export function createProxy(opts: ProxyOptions): RoutingProxy {
     });
     if (UPSTREAM_GONE.has(err.code ?? "")) sinks.onUpstreamDown?.(route);
     if (res.headersSent) res.destroy();
-    else notAnswering(req, res, route);
+    else {
+      count(httpCounts, 503);
+      notAnswering(req, res, route);
+    }
   }
 
   // ------------------------------------------------------------------------------------------ websockets
@@ -275,9 +311,10 @@ export function createProxy(opts: ProxyOptions): RoutingProxy {
     routeOf.set(req, route);
     stripCookies(req, opts.stripCookies);
     // http-proxy copies req.headers, hop-by-hop ones included: the upgrade needs its Connection and Upgrade.
-    setForwarded(req, req.headers);
+    setForwarded(req, req.headers, forwardedView(req, trusted));
     // After this callback http-proxy ends the client socket (destroySoon), before or after the upgrade.
     wsProxy.ws(req, socket, head, { target: route.target }, (err) => {
+      count(wsCounts, 502);
       if (UPSTREAM_GONE.has((err as NodeJS.ErrnoException).code ?? "")) sinks.onUpstreamDown?.(route);
       log.warn("upstream websocket failed", {
         path: pathOf(req.url),
@@ -302,8 +339,12 @@ export function createProxy(opts: ProxyOptions): RoutingProxy {
   wsProxy.on("proxyReqWs", (proxyReq, req, client) => {
     const route = routeOf.get(req);
     if (!route) return;
-    proxyReq.once("response", (res) => filterResponse(res, route, opts.stripCookies, log));
+    proxyReq.once("response", (res) => {
+      count(wsCounts, res.statusCode ?? 502);
+      filterResponse(res, route, opts.stripCookies, log);
+    });
     proxyReq.once("upgrade", (res, upstream: Duplex) => {
+      count(wsCounts, 101);
       filterResponse(res, route, opts.stripCookies, log);
       upgrades.set(upstream, { serverId: route.serverId, client });
     });
@@ -331,7 +372,7 @@ export function createProxy(opts: ProxyOptions): RoutingProxy {
     return closed;
   }
 
-  return { server, attach, flushActivity, close };
+  return { server, attach, flushActivity, requestCounts, close };
 }
 
 // ---------------------------------------------------------------------------------------------- dispatch
@@ -362,29 +403,28 @@ function noRouteForWebsocket(socket: Duplex): void {
 const HOP_BY_HOP = new Set(["connection", "keep-alive", "proxy-connection", "proxy-authorization", "te", "trailer", "upgrade"]);
 
 /** A plain HTTP request's headers for the upstream: hop-by-hop ones removed, X-Forwarded-* set. */
-function upstreamHeaders(req: IncomingMessage): http.OutgoingHttpHeaders {
+function upstreamHeaders(req: IncomingMessage, view: ForwardedView): http.OutgoingHttpHeaders {
   const out: http.OutgoingHttpHeaders = {};
   for (const [k, v] of Object.entries(req.headers)) if (v !== undefined && !HOP_BY_HOP.has(k)) out[k] = v;
-  setForwarded(req, out);
+  setForwarded(req, out, view);
   return out;
 }
 
 /**
- * The one X-Forwarded-* builder, for plain HTTP and websockets alike, as configurable-http-proxy (http-proxy's
- * xfwd) writes them for HTTP: For, Port and Proto appended to a client's own, Host kept if the client sent one.
- * Proto is http or https for a websocket too (xfwd would say ws or wss, which servers behind a proxy, such as
- * tornado's, ignore). `out` may be `req.headers` itself: every value is read before it is written.
+ * The one X-Forwarded-* builder, for plain HTTP and websockets alike: what the hub believes (src/forwarded.ts),
+ * never what an untrusted client claimed. X-Forwarded-For is the believed chain (client first, our peer last),
+ * Proto, Host and Port the client's as believed, X-Real-IP the client (tornado prefers it to X-Forwarded-For);
+ * a client's Forwarded and X-Scheme (which tornado would prefer to X-Forwarded-Proto) are removed. Proto is http
+ * or https for a websocket too (servers behind a proxy, such as tornado's, ignore ws or wss). `out` may be
+ * `req.headers` itself.
  */
-function setForwarded(req: IncomingMessage, out: http.OutgoingHttpHeaders): void {
-  const encrypted = (req.socket as { encrypted?: boolean }).encrypted === true;
-  const add = (name: string, value: string) => {
-    const prior = req.headers[name];
-    out[name] = prior ? `${String(prior)},${value}` : value;
-  };
-  add("x-forwarded-for", req.socket.remoteAddress ?? "");
-  add("x-forwarded-port", /:(\d+)$/.exec(req.headers.host ?? "")?.[1] ?? (encrypted ? "443" : "80"));
-  add("x-forwarded-proto", encrypted ? "https" : "http");
-  out["x-forwarded-host"] = req.headers["x-forwarded-host"] ?? req.headers.host ?? "";
+function setForwarded(req: IncomingMessage, out: http.OutgoingHttpHeaders, view: ForwardedView): void {
+  for (const name of ["forwarded", "x-forwarded-for", "x-forwarded-proto", "x-forwarded-host", "x-forwarded-port", "x-real-ip", "x-scheme"]) delete out[name];
+  out["x-forwarded-for"] = view.chain.join(",");
+  out["x-forwarded-port"] = /:(\d+)$/.exec(view.host)?.[1] ?? (view.proto === "https" ? "443" : "80");
+  out["x-forwarded-proto"] = view.proto;
+  out["x-forwarded-host"] = view.host;
+  out["x-real-ip"] = view.client;
 }
 
 /** Removes the named cookies; every other cookie keeps its bytes and its place. */
@@ -421,7 +461,9 @@ function responseHeaders(up: IncomingMessage): http.OutgoingHttpHeaders {
 // Headers a user's server must not send to a visitor: Service-Worker-Allowed would let a service worker's scope
 // leave the server's prefix (up to `/`, taking over the hub's pages on one origin); Clear-Site-Data would wipe
 // the visitor's hub cookies and storage (logging them out) and, on one origin, other users' servers' data.
-const STRIPPED_RESPONSE_HEADERS = ["service-worker-allowed", "clear-site-data"] as const;
+// Strict-Transport-Security is the hub's to send (config tls.hsts_max_age_s): a server's max-age=0 would turn
+// HSTS off for the hub's own host in path mode.
+const STRIPPED_RESPONSE_HEADERS = ["service-worker-allowed", "clear-site-data", "strict-transport-security"] as const;
 
 /**
  * Everything the proxy changes in a user's server's answer (plain HTTP, a 101, or a plain answer to an upgrade):

@@ -1,7 +1,8 @@
-// The single-user server's command and environment (compatibility spec §1.2). Pure, so the web process (local
-// spawner) and the privileged helper (systemd spawner, which rebuilds it from its own reading of the config)
-// produce exactly the same thing.
+// The single-user server's command and environment (docs/jupyterhub-compat.md lists every variable). Pure, so
+// the web process (local spawner) and the privileged helper (systemd spawner, which rebuilds it from its own
+// reading of the config) produce exactly the same thing.
 import type { Config, Profile } from "./config/schema.js";
+import { adminMaySet } from "./jupyterhub-env.js";
 import { oauthClientId, serverFilter, serverPrefix, serverUrl } from "./names.js";
 
 /** Variables a server may inherit from the hub's own environment; everything else stays behind. */
@@ -32,8 +33,10 @@ export function serverEnv(cfg: Config, i: ServerEnvInput): Record<string, string
   const accessScopes = JSON.stringify([`access:servers!server=${filter}`, `access:servers!user=${i.user}`]);
   const env: Record<string, string> = {};
   for (const [k, v] of Object.entries(i.hubEnv)) if (v !== undefined && INHERITED_ENV.test(k)) env[k] = v;
+  // The config refuses the hub's own JUPYTERHUB_* names (src/jupyterhub-env.ts); checked again here, and the
+  // hub's values below are assigned last anyway.
   for (const [k, v] of Object.entries({ ...cfg.spawner.env, ...i.profile?.env })) {
-    if (!k.startsWith("JUPYTERHUB_") && !k.startsWith("JPY_")) env[k] = v;
+    if (adminMaySet(k)) env[k] = v;
   }
   Object.assign(env, {
     USER: i.account.name,
@@ -54,11 +57,11 @@ export function serverEnv(cfg: Config, i: ServerEnvInput): Record<string, string
     JUPYTERHUB_SERVICE_URL: i.serviceUrl,
     JUPYTERHUB_COOKIE_HOST_PREFIX_ENABLED: "0",
   });
-  if (cfg.spawner.default_url) env.JUPYTERHUB_DEFAULT_URL = cfg.spawner.default_url;
-  if (cfg.public_url) {
-    env.JUPYTERHUB_PUBLIC_HUB_URL = new URL("/hub/", cfg.public_url).href;
-    env.JUPYTERHUB_PUBLIC_URL = new URL(prefix, cfg.public_url).href;
-  }
+  // As JupyterHub: the config's environment wins over spawner.default_url (a profile may pick its own page).
+  if (cfg.spawner.default_url && env.JUPYTERHUB_DEFAULT_URL === undefined) env.JUPYTERHUB_DEFAULT_URL = cfg.spawner.default_url;
+  // As JupyterHub's get_env: always set, empty without a public_url; the server's URL on public_url's origin.
+  env.JUPYTERHUB_PUBLIC_HUB_URL = cfg.public_url ? new URL("/hub/", cfg.public_url).href : "";
+  env.JUPYTERHUB_PUBLIC_URL = cfg.public_url ? new URL(prefix, cfg.public_url).href : "";
   if (cfg.subdomain_host && cfg.public_url) {
     // Subdomain mode, as JupyterHub sets it up: the server is on its own origin, so its links to the hub are
     // absolute (JUPYTERHUB_HOST) and the OAuth redirect comes back to its own origin (the same URL the hub
@@ -73,9 +76,13 @@ export function serverEnv(cfg: Config, i: ServerEnvInput): Record<string, string
   return env;
 }
 
-/** The hub API URL a process on this host uses, from the listen address. */
+/**
+ * The hub API URL a process on this host uses, from the listen address; with an https listen, the plain loopback
+ * listener of tls.internal_listen (a server could not verify the public certificate on 127.0.0.1).
+ */
 export function internalApiUrl(cfg: Config): string {
-  const { host, port } = listenAddress(cfg);
+  const https = new URL(cfg.listen).protocol === "https:";
+  const { host, port } = listenAddress(https ? { ...cfg, listen: cfg.tls.internal_listen } : cfg);
   const h = host === "0.0.0.0" ? "127.0.0.1" : host === "::" ? "[::1]" : host.includes(":") ? `[${host}]` : host;
   return `http://${h}:${port}/hub/api`;
 }
@@ -83,5 +90,6 @@ export function internalApiUrl(cfg: Config): string {
 /** Host and port of the listen URL, brackets removed from IPv6 literals. */
 export function listenAddress(cfg: Config): { host: string; port: number } {
   const u = new URL(cfg.listen);
-  return { host: u.hostname.replace(/^\[|\]$/g, ""), port: Number(u.port) };
+  // URL drops a port equal to the scheme's default ("https://h:443" has port "").
+  return { host: u.hostname.replace(/^\[|\]$/g, ""), port: Number(u.port || (u.protocol === "https:" ? 443 : 80)) };
 }

@@ -2,13 +2,16 @@
 // fall back to defaults), and every field has a description that also ends up in the JSON Schema that
 // `slicehub schema` prints for editors.
 import { z } from "zod";
+import { TlsSchema, TrustedProxiesSchema } from "./https.js";
+import { MetricsSchema } from "./metrics.js";
+import { envKeyProblem } from "../jupyterhub-env.js";
 
 const seconds = (what: string, def: number) =>
   z.number().positive().max(86_400 * 365).default(def).describe(what);
 
 const listenUrl = z
   .string()
-  .describe('Where the one listener binds, as a URL: "http://127.0.0.1:8000" or "http://[::1]:8000".')
+  .describe('Where the one listener binds, as a URL: "http://127.0.0.1:8000", "http://[::1]:8000", or "https://0.0.0.0:443" (with tls.cert_file and tls.key_file).')
   .superRefine((s, ctx) => {
     let u: URL;
     try {
@@ -17,7 +20,7 @@ const listenUrl = z
       ctx.addIssue({ code: "custom", message: `not a URL (expected e.g. "http://127.0.0.1:8000")` });
       return;
     }
-    if (u.protocol !== "http:") ctx.addIssue({ code: "custom", message: "only http:// is supported for listen (terminate TLS in front, or set tls later)" });
+    if (u.protocol !== "http:" && u.protocol !== "https:") ctx.addIssue({ code: "custom", message: "must be http:// or https:// (https needs tls.cert_file and tls.key_file)" });
     // URL drops a port equal to the scheme's default ("http://h:80" has port ""), so look at the text itself.
     const authority = s.slice(s.indexOf("//") + 2).split(/[/?#]/)[0] ?? "";
     if (!/:\d+$/.test(authority)) ctx.addIssue({ code: "custom", message: "needs an explicit port, e.g. http://127.0.0.1:8000" });
@@ -30,6 +33,11 @@ export function isLoopbackHost(hostname: string): boolean {
   // *.localhost too (RFC 6761 §6.3: always loopback; Chromium resolves it so itself), so subdomain mode can run
   // on hub.localhost / alice.users.localhost with dev login.
   return hostname === "localhost" || hostname.endsWith(".localhost") || hostname === "[::1]" || /^127\.\d+\.\d+\.\d+$/.test(hostname);
+}
+
+/** A URL's port, the scheme's default included (URL gives "" for "https://h:443"). */
+function portOf(u: URL): number {
+  return Number(u.port || (u.protocol === "https:" ? 443 : 80));
 }
 
 function isLoopbackListen(listen: string): boolean {
@@ -143,6 +151,15 @@ export const AuthSchema = z.discriminatedUnion("kind", [DevAuthSchema, OidcAuthS
 
 const envName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "not a valid environment variable name");
 
+// A server's extra environment. JUPYTERHUB_* and JPY_* names are the hub's unless src/jupyterhub-env.ts lists
+// them as the admin's: any other is refused here with the reason, not dropped without a word.
+const serverEnvRecord = z.record(envName, z.string()).superRefine((env, ctx) => {
+  for (const key of Object.keys(env)) {
+    const problem = envKeyProblem(key);
+    if (problem) ctx.addIssue({ code: "custom", path: [key], message: problem });
+  }
+});
+
 const memorySize = z
   .string()
   .regex(/^\d+(\.\d+)?[KMGT]?$/, 'not a size like "512M", "2G" or "1.5G" (bytes, or K/M/G/T, powers of 1024)');
@@ -159,7 +176,7 @@ const ProfileSchema = z
     tasks: tasks.optional().describe("Limit on processes and threads (systemd TasksMax)."),
     cmd: z.array(z.string().min(1)).min(1).optional().describe("Overrides spawner.cmd for this profile."),
     args: z.array(z.string()).optional().describe("Overrides spawner.args for this profile."),
-    env: z.record(envName, z.string()).optional().describe("Added to spawner.env for this profile."),
+    env: serverEnvRecord.optional().describe("Added to spawner.env for this profile (its values win)."),
     users: z.array(userName).optional().describe("Only these hub users may use it (with `groups`: members of either)."),
     groups: z.array(z.string().min(1)).optional().describe("Only members of these groups (top-level `groups`) may use it."),
   })
@@ -175,10 +192,11 @@ const spawnerCommon = {
     .default(["jupyterhub-singleuser"])
     .describe("The server command (argv); argv[0] is looked up on PATH."),
   args: z.array(z.string()).default([]).describe("Extra arguments appended to cmd."),
-  env: z
-    .record(envName, z.string())
+  env: serverEnvRecord
     .default({})
-    .describe("Extra environment for the server. JUPYTERHUB_* variables set by the hub cannot be overridden."),
+    .describe(
+      "Extra environment for the server. Of the JUPYTERHUB_* names only the admin's settings are accepted (JUPYTERHUB_ACTIVITY_INTERVAL, JUPYTERHUB_DEBUG, JUPYTERHUB_DEFAULT_URL, JUPYTERHUB_DISABLE_USER_CONFIG, JUPYTERHUB_ROOT_DIR, JUPYTERHUB_SINGLEUSER_APP, JUPYTERHUB_SINGLEUSER_EXTENSION, JUPYTERHUB_SINGLEUSER_LOAD_OTHER_EXTENSIONS); the hub's own (token, OAuth, URLs, user) and JPY_* are errors.",
+    ),
   start_timeout_s: seconds("How long a server may take from launch until it answers on its URL.", 120),
   stop_timeout_s: seconds("How long a server gets after SIGTERM before all its processes are killed.", 10),
   named_servers: z
@@ -275,6 +293,8 @@ export const ConfigSchema = z
     $schema: z.string().optional().describe("Path or URL of the JSON Schema, for editors. Ignored by slicehub."),
     listen: listenUrl.default("http://127.0.0.1:8000"),
     public_url: publicUrl.optional(),
+    tls: TlsSchema,
+    trusted_proxies: TrustedProxiesSchema,
     subdomain_host: subdomainHost.optional(),
     state_dir: z
       .string()
@@ -284,9 +304,9 @@ export const ConfigSchema = z
     jupyterhub_version: z
       .string()
       .regex(/^\d+\.\d+\.\d+$/, 'not a version like "3.0.0"')
-      .default("3.0.0")
+      .optional()
       .describe(
-        "Version the hub reports as X-JupyterHub-Version. Match the major.minor of the jupyterhub package in user environments to avoid a warning in the single-user server.",
+        "Version the hub reports as X-JupyterHub-Version. Default: the version of the jupyterhub package behind spawner.cmd (read from its files, so the single-user server does not warn about a major.minor mismatch), else 3.0.0. Set it when the servers' environments differ from what the hub sees.",
       ),
     log_level: z.enum(["debug", "info", "warn", "error"]).default("info").describe("Lowest log level written."),
     run_as: z
@@ -313,6 +333,39 @@ export const ConfigSchema = z
       })
       .prefault({})
       .describe("The routing proxy."),
+    cull: z
+      .strictObject({
+        enabled: z
+          .boolean()
+          .default(false)
+          .describe("Stop servers idle longer than idle_timeout_s (and older than max_age_s, if set). Off by default, as in JupyterHub."),
+        idle_timeout_s: seconds(
+          "A running server with no activity (requests through the proxy, the server's own activity reports, which include kernel activity) for this long is stopped.",
+          3600,
+        ),
+        max_age_s: z
+          .number()
+          .min(0)
+          .max(86_400 * 365)
+          .default(0)
+          .describe("A server running longer than this is stopped, active or not. 0: no maximum age."),
+        every_s: z.number().min(1).max(3600).default(60).describe("How often servers (and users) are checked."),
+        admins: z.boolean().default(false).describe("Cull admins' servers (and, with users.enabled, admins) too. Off: admins are exempt."),
+        users: z
+          .strictObject({
+            enabled: z
+              .boolean()
+              .default(false)
+              .describe(
+                "Delete hub users with no server running and no activity (login, browser session, API token, SSH key use, server) for users.idle_timeout_s. Their Unix accounts and homes stay; blocked users are never deleted.",
+              ),
+            idle_timeout_s: seconds("How long a user must have been inactive, with no server running, to be deleted.", 90 * 86_400),
+          })
+          .prefault({})
+          .describe("Deleting long-inactive users (jupyterhub-idle-culler's --cull-users)."),
+      })
+      .prefault({})
+      .describe("Built-in idle culling of servers (and optionally users); off by default."),
     admin_access: z
       .boolean()
       .default(false)
@@ -344,6 +397,7 @@ export const ConfigSchema = z
       })
       .prefault({})
       .describe("SSH access to users' own accounts (VS Code Remote-SSH, Cursor, a terminal)."),
+    metrics: MetricsSchema,
     http: z
       .strictObject({
         max_body_kib: z
@@ -384,6 +438,29 @@ export const ConfigSchema = z
           path: ["auth", "kind"],
           message: `dev login has no password, so it is not allowed when public_url (${c.public_url}) is reachable from other machines; use "oidc"`,
         });
+      }
+    }
+    {
+      // HTTPS (src/config/https.ts): a certificate exactly when the listener is https.
+      const https = new URL(c.listen).protocol === "https:";
+      for (const key of ["cert_file", "key_file"] as const) {
+        if (https && c.tls[key] === undefined) ctx.addIssue({ code: "custom", path: ["tls", key], message: `listen is ${c.listen}, so the certificate needs tls.cert_file and tls.key_file` });
+        if (!https && c.tls[key] !== undefined) ctx.addIssue({ code: "custom", path: ["tls", key], message: `only used when listen is https:// (it is ${c.listen}); behind a TLS-terminating proxy leave it out` });
+      }
+      if (c.tls.redirect_http !== undefined) {
+        const r = new URL(c.tls.redirect_http);
+        const l = new URL(c.listen);
+        if (!https) ctx.addIssue({ code: "custom", path: ["tls", "redirect_http"], message: "redirects to the https listener, so listen must be https://" });
+        else if (portOf(r) === portOf(l) && (r.hostname === l.hostname || ["0.0.0.0", "[::]"].includes(r.hostname) || ["0.0.0.0", "[::]"].includes(l.hostname))) {
+          ctx.addIssue({ code: "custom", path: ["tls", "redirect_http"], message: `uses the same port as listen (${portOf(l)})` });
+        }
+      }
+      if (https) {
+        const i = new URL(c.tls.internal_listen);
+        const l = new URL(c.listen);
+        if (portOf(i) === portOf(l) && (i.hostname === l.hostname || ["0.0.0.0", "[::]"].includes(l.hostname))) {
+          ctx.addIssue({ code: "custom", path: ["tls", "internal_listen"], message: `uses the same port as listen (${portOf(l)}); pick another, e.g. http://127.0.0.1:8081` });
+        }
       }
     }
     if (c.subdomain_host !== undefined) {
@@ -438,7 +515,7 @@ export const ConfigSchema = z
       typeof payload.value === "object" &&
       payload.value !== null &&
       !Array.isArray(payload.value) &&
-      payload.issues.every((i) => !["listen", "public_url", "subdomain_host", "auth", "spawner", "ssh"].includes(String(i.path?.[0]))),
+      payload.issues.every((i) => !["listen", "public_url", "subdomain_host", "auth", "spawner", "ssh", "tls"].includes(String(i.path?.[0]))),
   })
   .describe("slicehub configuration (/etc/slicehub/config.json).");
 

@@ -7,8 +7,9 @@ import type { Logger } from "../log.js";
 import { parseConfigText, readConfigText } from "./load.js";
 import type { Config } from "./schema.js";
 
-// The listener is bound and the database opened once at start-up; changing these needs a restart.
-const RESTART_KEYS = ["listen", "state_dir"] as const;
+// The listener is bound and the database opened once at start-up; changing these needs a restart (tls: the
+// block itself; the certificate files it names are reloaded whenever they change).
+const RESTART_KEYS = ["listen", "state_dir", "tls"] as const;
 
 // Editors write a file in several steps (truncate, write, rename); react once they have finished.
 const DEBOUNCE_MS = 150;

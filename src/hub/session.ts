@@ -9,8 +9,12 @@ import { preferredValues } from "./cookie-values.js";
 /** Read by single-user servers as a cache key and XSRF ingredient; not a credential. */
 export const SESSION_ID_COOKIE = "jupyterhub-session-id";
 
+/**
+ * Whether browsers reach the hub over https: public_url's scheme, else the listener's (an https listen). Never a
+ * request's header: no client (trusted proxy or not) can turn Secure and __Host- off.
+ */
 export function isHttps(cfg: Config): boolean {
-  return cfg.public_url?.startsWith("https:") ?? false;
+  return (cfg.public_url ?? cfg.listen).startsWith("https:");
 }
 
 export function sessionCookieName(cfg: Config): string {

@@ -211,9 +211,10 @@ describe("parseConfigText: listen and public_url", () => {
     expect(listenErrors("127.0.0.1:8000 x")).toEqual(['listen: not a URL (expected e.g. "http://127.0.0.1:8000") (1:11)']);
   });
 
-  it("rejects https", () => {
-    expect(listenErrors("https://127.0.0.1:8443")).toEqual([
-      "listen: only http:// is supported for listen (terminate TLS in front, or set tls later) (1:11)",
+  it("accepts https only with a certificate (more in test/config/https.test.ts)", () => {
+    expect(listenErrors("https://127.0.0.1:8443").map((e) => e.replace(/ \(\d+:\d+\)$/, ""))).toEqual([
+      "tls.cert_file: listen is https://127.0.0.1:8443, so the certificate needs tls.cert_file and tls.key_file",
+      "tls.key_file: listen is https://127.0.0.1:8443, so the certificate needs tls.cert_file and tls.key_file",
     ]);
   });
 

@@ -3,7 +3,7 @@
 import http from "node:http";
 import net, { type AddressInfo } from "node:net";
 import { WebSocketServer } from "ws";
-import { createProxy, type RoutingProxy } from "../../proxy/proxy.js";
+import { createProxy, type ProxyOptions, type RoutingProxy } from "../../proxy/proxy.js";
 import { RouteTable } from "../../proxy/table.js";
 import type { Level, Logger } from "../../src/log.js";
 
@@ -57,7 +57,7 @@ export interface ProxyHarness {
 }
 
 export async function startProxy(
-  options: { stripCookies?: string[]; activityFlushMs?: number; onActivity?: (batch: Map<number, Date>) => void } = {},
+  options: { stripCookies?: string[]; activityFlushMs?: number; onActivity?: (batch: Map<number, Date>) => void } & Pick<ProxyOptions, "trusted" | "hsts"> = {},
 ): Promise<ProxyHarness> {
   const table = new RouteTable();
   const activity: Map<number, Date>[] = [];
@@ -67,13 +67,15 @@ export async function startProxy(
     table,
     stripCookies: options.stripCookies ?? ["slicehub-session"],
     activityFlushMs: options.activityFlushMs ?? 60_000,
+    trusted: options.trusted,
+    hsts: options.hsts,
     sinks: {
       hub: () => new Response("no route", { status: 404, headers: { "Content-Type": "text/plain" } }),
       onActivity: options.onActivity ?? ((batch) => void activity.push(batch)),
       onUpstreamDown: () => undefined,
     },
   });
-  const url = await listen(proxy.server);
+  const url = await listen(proxy.server as http.Server);
   return {
     url,
     table,
