@@ -68,7 +68,7 @@ interface Step {
  * The settings uninstall needs from the config, also when it is not valid (install's starter config is not,
  * until the OIDC client is filled in) or gone: then from the file as written, else install's defaults.
  */
-function readSettings(configPath: string, say: (l: string) => void): Settings {
+function readSettings(configPath: string, say: (l: string) => void): Settings | undefined {
   const sp = SystemdSpawnerSchema.parse({ kind: "systemd" });
   const defaults: Settings = { stateDir: "/var/lib/slicehub", runAs: "slicehub", unixUsers: sp.unix_users, hooksDir: sp.hooks_dir };
   const r = loadConfigFile(configPath);
@@ -82,10 +82,8 @@ function readSettings(configPath: string, say: (l: string) => void): Settings {
       clientSecretFile: c.auth.kind === "oidc" ? c.auth.client_secret_file : undefined,
     };
   }
-  if (!existsSync(configPath)) {
-    say(`no config at ${configPath}: using install's defaults (state ${defaults.stateDir}, service user ${defaults.runAs}, accounts ${defaults.unixUsers.prefix}*)`);
-    return defaults;
-  }
+  // Without it, nothing says which accounts, state directory and service user are slicehub's on this host.
+  if (!existsSync(configPath)) return undefined;
   say(`${configPath} is not valid (${r.errors[0]}); using its settings as written`);
   const raw = parseJsonc(readFileSync(configPath, "utf8"), [], { allowTrailingComma: true }) as Record<string, unknown> | undefined;
   const obj = (v: unknown): Record<string, unknown> => (v && typeof v === "object" && !Array.isArray(v) ? (v as Record<string, unknown>) : {});
@@ -208,9 +206,11 @@ export async function uninstall(o: UninstallOptions): Promise<void> {
   }
 
   // 2. Users' servers and terminals: transient units, gone once stopped.
+  // Every state but inactive: a stopped transient unit may stay loaded a while, with nothing left to stop.
+  const live = ["active", "activating", "deactivating", "reloading", "failed"];
   const userUnits = [
-    ...(await listUnits("slicehub-server-*.service").catch(() => [])),
-    ...(await listUnits("slicehub-terminal-*.service").catch(() => [])),
+    ...(await listUnits("slicehub-server-*.service", [], live).catch(() => [])),
+    ...(await listUnits("slicehub-terminal-*.service", [], live).catch(() => [])),
   ];
   for (const unit of userUnits) {
     steps.push({
@@ -260,6 +260,11 @@ export async function uninstall(o: UninstallOptions): Promise<void> {
         for (const f of removeSshLimits(USER_SLICE_DIR)) say(`removed ${f}`);
       },
     });
+  }
+
+  if (!s) {
+    kept.push(`the Unix accounts, state directory and service user: there is no config at ${configPath} to name them (pass --config FILE)`);
+    return finish(o, steps, kept, reload);
   }
 
   // 4. The managed Unix accounts.
@@ -352,10 +357,11 @@ export async function uninstall(o: UninstallOptions): Promise<void> {
   // 6. The config directory: the admin's config, the OIDC client secret, root hooks.
   const configDir = dirname(configPath);
   if (o.removeConfig) {
-    const files = [configPath, join(configDir, "config.schema.json")];
+    // What install writes there, and the secret file and hooks directory the config names inside it.
+    const files = [configPath, join(configDir, "config.schema.json"), join(configDir, "oidc-client-secret"), join(configDir, "roothooks.d")];
     if (s.clientSecretFile && inside(configDir, resolve(s.clientSecretFile))) files.push(resolve(s.clientSecretFile));
     if (inside(configDir, resolve(s.hooksDir))) files.push(resolve(s.hooksDir));
-    const present = files.filter((f) => existsSync(f));
+    const present = [...new Set(files)].filter((f) => existsSync(f));
     if (present.length) {
       steps.push({
         plan: `remove ${present.join(", ")}`,
@@ -378,6 +384,12 @@ export async function uninstall(o: UninstallOptions): Promise<void> {
     kept.push(`${configDir} (config, OIDC client secret, root hooks; --remove-config removes slicehub's files there)`);
   }
 
+  return finish(o, steps, kept, reload);
+}
+
+/** Shows the plan (dry run), asks, or carries it out. */
+async function finish(o: UninstallOptions, steps: Step[], kept: string[], reload: boolean): Promise<void> {
+  const say = o.say;
   if (reload) {
     steps.push({
       plan: "systemctl daemon-reload",
