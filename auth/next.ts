@@ -19,6 +19,8 @@ export function safeNext(next: string | undefined | null, fallback = "/hub/home"
   } catch {
     return fallback;
   }
-  // The real hub sends logins for /user/… through /hub/user/… so a stopped server gets the start page.
-  return next.startsWith("/user/") ? `/hub${next}` : next;
+  // A /user/… target is kept as it is, as current JupyterHub (5.x) does (3.0 sent it through /hub/user/…, one
+  // more hop that ended in ?redirects=1): the proxy takes it to a running server at once, and for one that is
+  // not running the hub answers it (GET /user/… → /hub/user/…, the start page).
+  return next;
 }

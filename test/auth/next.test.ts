@@ -7,8 +7,8 @@ describe("safeNext", () => {
     expect(safeNext(next)).toBe(next);
   });
 
-  it("sends /user/… through /hub/user/…", () => {
-    expect(safeNext("/user/ada/lab")).toBe("/hub/user/ada/lab");
+  it("keeps /user/… as it is (as JupyterHub 5; 3.0 sent it through /hub/user/…)", () => {
+    expect(safeNext("/user/ada/lab?x=1")).toBe("/user/ada/lab?x=1");
   });
 
   it.each([undefined, null, "", "//evil.org", "https://evil.org", "/\\evil.org", "hub/home", "/a\nb", "/a\\b", "/a\u007fb", "/a\u0085b"])("falls back for %j", (next) => {
