@@ -39,7 +39,7 @@ export const HUB_JUPYTERHUB_ENV: Readonly<Record<string, string>> = {
   JUPYTERHUB_COOKIE_HOST_PREFIX_ENABLED: "cookie settings are the hub's (its proxy rewrites the server's cookies)",
   // Not set by slicehub, still the hub's: they would break the proxy, OAuth or who may use the server.
   JUPYTERHUB_COOKIE_OPTIONS: "cookie settings are the hub's (its proxy rewrites the server's cookies)",
-  JUPYTERHUB_ADMIN_ACCESS: "who may use a server is decided by the hub (config admin_access and scopes)",
+  JUPYTERHUB_ADMIN_ACCESS: "who may use a server is decided by the hub's scopes (admins hold access:servers)",
   JUPYTERHUB_GROUP: "who may use a server is decided by the hub's scopes",
   JUPYTERHUB_SERVICE_NAME: "for hub services, which slicehub does not run; it would change the server's access scopes",
   JUPYTERHUB_SSL_KEYFILE: "the hub's proxy talks plain HTTP to servers on loopback (no internal TLS)",
