@@ -28,7 +28,7 @@ export function serverPath(user: string, server: string): string {
   return server ? `${urlName(user)}/${urlName(server)}` : urlName(user);
 }
 
-/** The hub API's progress stream of a server (spec §5.2). */
+/** The hub API's progress stream of a server (docs/jupyterhub-compat.md, REST API). */
 export function progressPath(user: string, server: string): string {
   const base = `/hub/api/users/${urlName(user)}`;
   return server ? `${base}/servers/${urlName(server)}/progress` : `${base}/server/progress`;

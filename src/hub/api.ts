@@ -1,5 +1,5 @@
 // JupyterHub's REST API, the subset jupyterhub-singleuser, the idle culler and ordinary API clients use
-// (compatibility spec §2, §4, §5). Errors are JSON {"status", "message"}; a bad token is always 403.
+// (docs/jupyterhub-compat.md). Errors are JSON {"status", "message"}; a bad token is always 403.
 import { Hono, type Context, type MiddlewareHandler } from "hono";
 import { streamSSE } from "hono/streaming";
 import { z } from "zod";
@@ -315,7 +315,7 @@ export function hubApi(hub: Hub): Hono<HubEnv> {
   return api;
 }
 
-/** Spawn progress as server-sent events (spec §5.2): stored events, then live ones until the end. */
+/** Spawn progress as server-sent events (JupyterHub's progress events): stored events, then live ones until the end. */
 export function progressStream(c: Context, hub: Hub, user: UserRow, server: ServerRow): Response {
   const status = hub.lifecycle.status(server);
   const prefix = serverPrefix(user.name, server.name);

@@ -1,5 +1,5 @@
 // JSON models of users, servers and tokens as JupyterHub's REST API returns them, with fields limited by
-// the caller's scopes (compatibility spec §4.3).
+// the caller's scopes (docs/jupyterhub-compat.md).
 import type { Lifecycle, ServerStatus } from "../lifecycle.js";
 import { progressPath, serverFilter, serverUrl } from "../names.js";
 import { hasScope } from "../scopes.js";

@@ -1,5 +1,6 @@
-// The hub as OAuth 2 provider for single-user servers (compatibility spec §3): authorization-code flow,
-// client secret = the server's API token, single-use five-minute codes, optional PKCE S256.
+// The hub as OAuth 2 provider for single-user servers (docs/jupyterhub-compat.md, "OAuth provider"):
+// authorization-code flow, client secret = the server's API token, single-use five-minute codes, optional
+// PKCE S256.
 import { createHash } from "node:crypto";
 import { Hono, type Context, type MiddlewareHandler } from "hono";
 import { HTTPException } from "hono/http-exception";
