@@ -13,13 +13,21 @@ import { userHostGuard } from "../src/hub/hosts.js";
 import { identify } from "../src/hub/identify.js";
 import { oauthProvider } from "../src/hub/oauth.js";
 import { Refusal } from "../src/hub/refuse.js";
+import { metricsRoutes } from "../src/metrics.js";
+import { reportedJupyterhubVersion } from "../src/singleuser-version.js";
 
 export function createHubApp(hub: Hub, login: LoginOptions = {}): Hono<HubEnv> {
   const app = new Hono<HubEnv>();
 
+  // jupyterhub_request_duration_seconds for every hub request, its handler label the route's pattern.
+  app.use("*", async (c, next) => {
+    const t0 = performance.now();
+    await next();
+    hub.metrics?.request(c.req.method, c.req.routePath, c.res.status, (performance.now() - t0) / 1000);
+  });
   app.use("*", async (c, next) => {
     await next();
-    c.header("X-JupyterHub-Version", hub.config().jupyterhub_version);
+    c.header("X-JupyterHub-Version", reportedJupyterhubVersion(hub.config()));
     // No hub page may be framed (clickjacking the Stop or Create token buttons); a page may tighten it.
     if (!c.res.headers.has("Content-Security-Policy")) c.header("Content-Security-Policy", "frame-ancestors 'none'");
     c.header("X-Frame-Options", "DENY");
@@ -36,18 +44,20 @@ export function createHubApp(hub: Hub, login: LoginOptions = {}): Hono<HubEnv> {
   app.use("*", identify(hub));
 
   // No auth: the single-user server asks without a trailing slash, the idle culler with one.
-  const version = (c: Context) => c.json({ version: hub.config().jupyterhub_version });
+  const version = (c: Context) => c.json({ version: reportedJupyterhubVersion(hub.config()) });
   app.get("/hub/api", version);
   app.get("/hub/api/", version);
   app.route("/hub/api/oauth2", oauthProvider(hub));
   app.route("/hub/api", hubApi(hub));
   app.get("/hub", (c) => c.redirect(`/hub/${new URL(c.req.url).search}`, 302));
   app.get("/hub/", (c) => c.redirect(c.get("who") ? "/hub/home" : "/hub/login", 302));
+  app.route("/hub", metricsRoutes(hub)); // /hub/metrics, /hub/health
   app.route("/hub", loginRoutes(hub, login, LOGIN_PAGES));
   app.route("/hub", pages(hub));
 
-  // Not under /hub/ and not routed to a server (spec §6.2): GETs go to the same path under /hub/, where
-  // /hub/user/… explains or starts the server; other methods on /user/… get the JSON answer directly.
+  // Not under /hub/ and not routed to a server (docs/jupyterhub-compat.md, "Routing"): GETs go to the same
+  // path under /hub/, where /hub/user/… explains or starts the server; other methods on /user/… get the JSON
+  // answer directly.
   app.all("*", (c) => {
     const url = new URL(c.req.url);
     if (url.pathname.startsWith("/hub/")) return c.notFound();

@@ -5,9 +5,10 @@
 // Where: systemd puts `slicehub.slice` at the root of the hierarchy it manages. That root is found from this
 // process's own cgroup (/proc/self/cgroup): the path up to its first component that is a systemd unit
 // (`system.slice/slicehub.service` under the host's systemd → the root; inside a container or a test sandbox,
-// whatever prefix it has). cgroup v2 (memory.current, cpu.stat usage_usec) and v1 (memory.usage_in_bytes,
-// cpuacct.usage) are both read; a figure a host does not account is left out.
-import { readdirSync, readFileSync } from "node:fs";
+// whatever prefix it has). cgroup v2 (memory.current, cpu.stat usage_usec) and v1 (memory.usage_in_bytes; CPU from
+// the hybrid unified tree's cpu.stat, else cpuacct.usage) are both read; a figure a host does not account is left
+// out.
+import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 
 const MAX_SLICES = 10_000;
@@ -30,11 +31,16 @@ export interface UsageSnapshot {
   servers: ServerUsage[];
 }
 
-/** Where the two controllers' trees of slicehub.slice are (the same directory under cgroup v2). */
+/**
+ * Where slicehub.slice is for memory and for CPU, and which file says it: the same directory under cgroup v2; under
+ * v1 the memory controller's tree, and for CPU the hybrid unified tree's cpu.stat (which every cgroup has there)
+ * or else the cpuacct controller's tree ("" when there is none).
+ */
 export interface CgroupLayout {
   memory: string;
+  memoryFile: "memory.current" | "memory.usage_in_bytes";
   cpu: string;
-  v2: boolean;
+  cpuFile: "cpu.stat" | "cpuacct.usage";
 }
 
 /** The inverse of systemdEscape (spawners/systemd/units.ts): `\xHH` back to its byte. */
@@ -79,12 +85,17 @@ export function findLayout(procSelfCgroup: string, fsRoot = "/sys/fs/cgroup"): C
     // systemd takes the root of every controller's tree from its own hierarchy (name=systemd); a process may sit
     // elsewhere in a controller it does not use.
     const root = managedRoot(v1.get("name=systemd") ?? v1.get("memory")!);
-    const cpuDir = ["cpuacct", "cpu,cpuacct"].map((d) => join(fsRoot, d)).find((d) => readable(d));
-    return { memory: join(fsRoot, "memory", root, "slicehub.slice"), cpu: cpuDir ? join(cpuDir, root, "slicehub.slice") : "", v2: false };
+    const memory = join(fsRoot, "memory", root, "slicehub.slice");
+    // Hybrid mode: systemd keeps every unit in the unified tree too, where cpu.stat counts without a controller.
+    if (unified !== undefined && readable(join(fsRoot, "unified"))) {
+      return { memory, memoryFile: "memory.usage_in_bytes", cpu: join(fsRoot, "unified", managedRoot(unified), "slicehub.slice"), cpuFile: "cpu.stat" };
+    }
+    const cpuDir = ["cpu,cpuacct", "cpuacct"].map((d) => join(fsRoot, d)).find((d) => existsSync(join(d, "cpuacct.usage")));
+    return { memory, memoryFile: "memory.usage_in_bytes", cpu: cpuDir ? join(cpuDir, root, "slicehub.slice") : "", cpuFile: "cpuacct.usage" };
   }
   if (unified !== undefined) {
     const dir = join(fsRoot, managedRoot(unified), "slicehub.slice");
-    return { memory: dir, cpu: dir, v2: true };
+    return { memory: dir, memoryFile: "memory.current", cpu: dir, cpuFile: "cpu.stat" };
   }
   return undefined;
 }
@@ -108,21 +119,20 @@ function readNumber(file: string): number | undefined {
 }
 
 function usageOf(layout: CgroupLayout, rel: string): CgroupUsage {
-  if (layout.v2) {
-    const dir = join(layout.memory, rel);
-    const memoryBytes = readNumber(join(dir, "memory.current"));
-    let cpuSeconds: number | undefined;
+  const memoryBytes = readNumber(join(layout.memory, rel, layout.memoryFile));
+  let cpuSeconds: number | undefined;
+  if (layout.cpu && layout.cpuFile === "cpu.stat") {
     try {
-      const m = /^usage_usec (\d+)$/m.exec(readFileSync(join(dir, "cpu.stat"), "utf8"));
+      const m = /^usage_usec (\d+)$/m.exec(readFileSync(join(layout.cpu, rel, "cpu.stat"), "utf8"));
       if (m) cpuSeconds = Number(m[1]) / 1e6;
     } catch {
       // not accounted
     }
-    return { memoryBytes, cpuSeconds };
+  } else if (layout.cpu) {
+    const ns = readNumber(join(layout.cpu, rel, "cpuacct.usage"));
+    if (ns !== undefined) cpuSeconds = ns / 1e9;
   }
-  const memoryBytes = readNumber(join(layout.memory, rel, "memory.usage_in_bytes"));
-  const ns = layout.cpu ? readNumber(join(layout.cpu, rel, "cpuacct.usage")) : undefined;
-  return { memoryBytes, cpuSeconds: ns === undefined ? undefined : ns / 1e9 };
+  return { memoryBytes, cpuSeconds };
 }
 
 function list(dir: string, max: number): string[] {

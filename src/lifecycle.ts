@@ -16,6 +16,7 @@ import type { Route, RouteTable } from "../proxy/table.js";
 import { freePort } from "./ports.js";
 import { waitReady } from "./readiness.js";
 import type { PollResult, Spawner, SpawnerState } from "../spawners/spawner.js";
+import type { LifecycleMetrics } from "./metrics.js";
 
 export interface ProgressEvent {
   progress: number;
@@ -103,7 +104,12 @@ export interface LifecycleDeps {
   table: RouteTable;
   config: () => Config;
   log: Logger;
+  /** Spawn, stop and poll durations for /hub/metrics. */
+  metrics?: LifecycleMetrics;
 }
+
+/** Seconds since a process.hrtime.bigint() reading. */
+const secondsSince = (t0: bigint) => Number(process.hrtime.bigint() - t0) / 1e9;
 
 export class Lifecycle {
   private readonly pending = new Map<number, Pending>();
@@ -167,7 +173,10 @@ export class Lifecycle {
     }
     if (before) {
       const existing = this.pending.get(before.id);
-      if (existing) return { ok: true, done: existing.done };
+      if (existing) {
+        this.d.metrics?.spawned("already-pending", 0);
+        return { ok: true, done: existing.done };
+      }
       const adopting = this.adopting.get(before.id);
       // A server the restarted hub is still checking: it is either adopted (running) or stopped when that ends.
       if (adopting?.as === "pending") return { ok: true, done: adopting.done };
@@ -182,6 +191,9 @@ export class Lifecycle {
       state: "pending",
       spawn_id: spawnId,
       failure: null,
+      // The culler's "stopped after 2 h idle" is about the previous run.
+      stop_reason: null,
+      stopped_at: null,
       user_options: JSON.stringify(userOptions),
       url: null,
       spawner_state: null,
@@ -203,6 +215,7 @@ export class Lifecycle {
     const log = this.d.log.child({ user: user.name, server: server.name });
     const prefix = serverPrefix(user.name, server.name);
     this.emit(server, { progress: 0, message: "Server requested" });
+    const t0 = process.hrtime.bigint();
     let state: SpawnerState | undefined;
     try {
       const token = this.issueServerCredentials(user, server);
@@ -249,7 +262,10 @@ export class Lifecycle {
         url: where,
       });
       log.info("server ready", { url: where });
+      this.d.metrics?.spawned("success", secondsSince(t0));
     } catch (err) {
+      // Like JupyterHub: any start that did not end ready, a cancelled one included.
+      this.d.metrics?.spawned("failure", secondsSince(t0));
       const cancelled = signal.aborted;
       let reason = err instanceof Error ? err.message : String(err);
       if (state && !cancelled) {
@@ -273,6 +289,14 @@ export class Lifecycle {
     const subdomainHost = this.d.config().subdomain_host;
     const prefix = routeKey(user, serverName);
     return subdomainHost ? { prefix, target, serverId, host: serverHostname(subdomainHost, user, serverName) } : { prefix, target, serverId };
+  }
+
+  /**
+   * Whether the proxy sends `path` (a request path, no query) on `hostname` to this server now: the hub's
+   * /hub/user/… answer redirects straight to a server it routes, and counts redirects only when it does not.
+   */
+  routesTo(server: ServerRow, path: string, hostname: string): boolean {
+    return this.d.table.lookup(path, hostname)?.serverId === server.id;
   }
 
   private deleteRoute(user: string, serverName: string): void {
@@ -349,9 +373,12 @@ export class Lifecycle {
     this.deleteRoute(user.name, server.name);
     const state = launchedState(server);
     if (state) {
+      const t0 = process.hrtime.bigint();
       try {
         await this.d.spawner.stop(state, this.d.config().spawner.stop_timeout_s * 1000);
+        this.d.metrics?.stopped("success", secondsSince(t0));
       } catch (err) {
+        this.d.metrics?.stopped("failure", secondsSince(t0));
         log.error("stopping the server failed", { error: err });
       }
     }
@@ -520,7 +547,9 @@ export class Lifecycle {
     if (s?.state !== "running" || !state || this.stopping.has(s.id) || this.adopting.has(s.id) || this.checking.has(s.id)) return;
     this.checking.add(s.id);
     try {
+      const t0 = process.hrtime.bigint();
       const poll = await this.d.spawner.poll(state);
+      this.d.metrics?.polled(poll.running ? "running" : "stopped", secondsSince(t0));
       if (poll.running) return;
       const fresh = this.d.store.getServerById(s.id);
       if (fresh?.state !== "running" || fresh.spawn_id !== s.spawn_id) return;

@@ -6,6 +6,7 @@ import type { Logger } from "../log.js";
 import type { SessionRow, Store, TokenRow, UserRow } from "../store/store.js";
 import type { TerminalManager } from "../terminal/manager.js";
 import type { SshSessions } from "../ssh/sessions.js";
+import type { HubMetrics } from "../metrics.js";
 
 export interface Hub {
   store: Store;
@@ -20,6 +21,10 @@ export interface Hub {
   sshEnd?: (user: string) => Promise<void>;
   /** Makes sure the user's Unix account exists and has its SSH limits (after a key is added). */
   sshPrepare?: (user: string) => Promise<void>;
+  /** /hub/metrics (src/metrics.ts); absent in some tests, where /hub/metrics is a 404. */
+  metrics?: HubMetrics;
+  /** For /hub/health: false once the privileged helper is gone (systemd spawner). */
+  helperAlive?: () => boolean;
 }
 
 export interface Who {
