@@ -30,7 +30,8 @@ const run = promisify(execFile);
 
 /** The hub's own units, whichever exist (slicehub-helper.service: the privileged helper as its own unit). */
 const HUB_UNITS = ["slicehub.service", "slicehub-helper.service", "slicehub-helper.socket"];
-const RUNTIME_DIR = "/run/slicehub";
+/** The helper's runtime directory and the socket directory of slicehub-helper.service. */
+const RUNTIME_DIRS = ["/run/slicehub", "/run/slicehub-helper"];
 /** Where `systemctl set-property --runtime` keeps the slices' limits. */
 const RUNTIME_CONTROL_DIR = "/run/systemd/system.control";
 /** install's comment on the service user; only an account with it is removed. */
@@ -233,12 +234,12 @@ export async function uninstall(o: UninstallOptions): Promise<void> {
       },
     });
   }
-  if (existsSync(RUNTIME_DIR)) {
+  for (const d of RUNTIME_DIRS.filter((d) => existsSync(d))) {
     steps.push({
-      plan: `remove ${RUNTIME_DIR} (the server wrapper, running servers' token files, terminal sockets)`,
+      plan: `remove ${d}${d === RUNTIME_DIRS[0] ? " (the server wrapper, running servers' token files, terminal sockets)" : ""}`,
       run: () => {
-        rmSync(RUNTIME_DIR, { recursive: true, force: true });
-        say(`removed ${RUNTIME_DIR}`);
+        rmSync(d, { recursive: true, force: true });
+        say(`removed ${d}`);
       },
     });
   }
