@@ -16,6 +16,7 @@ import type { Logger } from "./log.js";
 import { hasScope } from "./scopes.js";
 import type { Store } from "./store/store.js";
 import type { UsageSnapshot } from "./cgroups.js";
+import { forwardedView, trustCheck } from "./forwarded.js";
 
 /** The status label of jupyterhub_server_spawn_duration_seconds (JupyterHub's ServerSpawnStatus). */
 export type SpawnStatus = "success" | "failure" | "already-pending" | "throttled" | "too-many-users";
@@ -349,9 +350,19 @@ export function addressAllowed(allowed: readonly string[], peer: string | undefi
   return family !== 0 && list.check(address, family === 4 ? "ipv4" : "ipv6");
 }
 
-/** The TCP peer of a hub request (undefined in-process, e.g. app.request in tests). */
-function peerAddress(c: Context<HubEnv>): string | undefined {
-  return (c.env as Partial<HubEnv["Bindings"]> | undefined)?.incoming?.socket?.remoteAddress;
+/**
+ * The address a scrape comes from, for allowed_addresses: the TCP peer; behind a reverse proxy listed in
+ * trusted_proxies, the client it names (src/forwarded.ts). A request with X-Forwarded-For or Forwarded from a peer
+ * that is not a trusted proxy gets no address at all: a proxy nobody declared would make everyone behind it look
+ * like its own (often loopback) address. Undefined in-process (app.request in tests).
+ */
+function scraperAddress(c: Context<HubEnv>, trustedProxies: readonly string[]): string | undefined {
+  const incoming = (c.env as Partial<HubEnv["Bindings"]> | undefined)?.incoming;
+  if (!incoming?.socket) return undefined;
+  const view = forwardedView(incoming, trustCheck(trustedProxies));
+  const forwarded = c.req.header("x-forwarded-for") !== undefined || c.req.header("forwarded") !== undefined;
+  if (forwarded && !view.viaTrustedProxy) return undefined;
+  return view.client || undefined;
 }
 
 // ------------------------------------------------------------------------------------------------ routes
@@ -361,14 +372,14 @@ export function metricsRoutes(hub: Hub): Hono<HubEnv> {
   const app = new Hono<HubEnv>();
 
   app.get("/metrics", async (c) => {
-    const cfg = hub.config().metrics;
+    const config = hub.config();
+    const cfg = config.metrics;
     if (!cfg.enabled || !hub.metrics) return c.notFound();
     const who = c.get("who");
-    // A request a reverse proxy forwarded comes from the proxy's address, whoever sent it: no address exemption.
-    const forwarded = c.req.header("x-forwarded-for") !== undefined || c.req.header("forwarded") !== undefined;
-    const byAddress = !who && !c.get("tokenRejected") && !forwarded && addressAllowed(cfg.allowed_addresses, peerAddress(c));
+    const from = scraperAddress(c, config.trusted_proxies);
+    const byAddress = !who && !c.get("tokenRejected") && addressAllowed(cfg.allowed_addresses, from);
     if (!byAddress && !(who && hasScope(who.scopes, "read:metrics"))) {
-      hub.log.debug("metrics refused", { user: who?.user.name, peer: peerAddress(c), token_rejected: c.get("tokenRejected") });
+      hub.log.debug("metrics refused", { user: who?.user.name, client: from, token_rejected: c.get("tokenRejected") });
       return c.json({ status: 403, message: "Access to metrics requires scope 'read:metrics'" }, 403);
     }
     const { contentType, body } = await hub.metrics.scrape();

@@ -31,11 +31,12 @@ const CONFIG = (metricsBlock: string) => `{ "auth": { "kind": "dev", "admin_user
 
 /** A request as if from this TCP peer (the node server's binding that the route reads). */
 function from(peer: string) {
-  return { incoming: { socket: { remoteAddress: peer } } };
+  return { peer };
 }
 
-function get(path: string, headers: Record<string, string> = {}, env?: object) {
-  return app.request(path, { headers }, env);
+function get(path: string, headers: Record<string, string> = {}, env?: { peer: string }) {
+  const incoming = env && { socket: { remoteAddress: env.peer }, headers: Object.fromEntries(Object.entries(headers).map(([k, v]) => [k.toLowerCase(), v])) };
+  return app.request(path, { headers }, incoming ? { incoming } : undefined);
 }
 
 const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
@@ -118,6 +119,21 @@ describe("/hub/metrics: who may scrape", () => {
     expect((await get("/hub/metrics", {}, from("127.0.0.1"))).status).toBe(403);
     expect((await get("/hub/metrics", { "x-forwarded-for": "10.0.0.1" }, from("10.0.0.2"))).status).toBe(403);
     expect((await get("/hub/metrics", { forwarded: "for=10.0.0.1" }, from("10.0.0.2"))).status).toBe(403);
+  });
+
+  it("behind a proxy in trusted_proxies, the client it names is what allowed_addresses is checked against", async () => {
+    const before = cfg;
+    cfg = config(`{ "auth": { "kind": "dev", "admin_users": ["admin"] }, "log_level": "error", "trusted_proxies": ["127.0.0.1"], "metrics": { "allowed_addresses": ["10.0.0.0/8"] } }`);
+    try {
+      expect((await get("/hub/metrics", { "x-forwarded-for": "10.0.0.5" }, from("127.0.0.1"))).status).toBe(200);
+      expect((await get("/hub/metrics", { "x-forwarded-for": "192.0.2.99" }, from("127.0.0.1"))).status).toBe(403);
+      // The client's own claim in front of the chain is not reached: the proxy appended the real address.
+      expect((await get("/hub/metrics", { "x-forwarded-for": "10.0.0.5, 192.0.2.99" }, from("127.0.0.1"))).status).toBe(403);
+      // The proxy itself is not in allowed_addresses.
+      expect((await get("/hub/metrics", {}, from("127.0.0.1"))).status).toBe(403);
+    } finally {
+      cfg = before;
+    }
   });
 
   it("addressAllowed: blocks, single addresses, IPv4-mapped IPv6, nothing for an empty list or no peer", () => {
