@@ -1,4 +1,5 @@
-// The hub's HTML pages and the redirects single-user servers and JupyterLab rely on (spec §6).
+// The hub's HTML pages and the redirects single-user servers and JupyterLab rely on
+// (docs/jupyterhub-compat.md, "Routing").
 import type { Context } from "hono";
 import { Hono } from "hono";
 import { z } from "zod";
@@ -8,7 +9,8 @@ import { endSession } from "../src/hub/session.js";
 import type { Config } from "../src/config/schema.js";
 import type { Hub, HubEnv } from "../src/hub/context.js";
 import type { ProgressEvent } from "../src/lifecycle.js";
-import { progressPath, SERVER_NAME, serverFilter, serverOrigin, serverPath, serverPrefix, serverUrl, urlName } from "../src/names.js";
+import { progressPath, SERVER_NAME, serverFilter, serverHostname, serverOrigin, serverPath, serverPrefix, serverUrl, urlName } from "../src/names.js";
+import { hostnameOf } from "../proxy/table.js";
 import { towardServer } from "../src/hub/hosts.js";
 import { profilesFor } from "../src/profiles.js";
 import { prefersJson } from "../src/negotiate.js";
@@ -79,6 +81,8 @@ export function pages(hub: Hub): Hono<HubEnv> {
       lastActivity: isoZ(s.last_activity),
       failure: s.state === "stopped" ? s.failure : null,
       profile: chosenProfile(s),
+      stopReason: s.state === "stopped" ? s.stop_reason : null,
+      stoppedAt: isoZ(s.stopped_at),
     }));
     return c.html(
       <HomePage
@@ -205,8 +209,8 @@ export function pages(hub: Hub): Hono<HubEnv> {
 }
 
 /**
- * /hub/user/<name>/<path>: a request for a server the proxy has no route for (spec §6.3). Also answers
- * non-GET requests to unrouted /user/… paths directly.
+ * /hub/user/<name>/<path>: a request for a server the proxy has no route for (docs/jupyterhub-compat.md,
+ * "Routing"). Also answers non-GET requests to unrouted /user/… paths directly.
  */
 export function userPathFallback(c: Context<HubEnv>, hub: Hub): Response | Promise<Response> {
   const who = c.get("who");
@@ -241,11 +245,17 @@ export function userPathFallback(c: Context<HubEnv>, hub: Hub): Response | Promi
   const status = server && hub.lifecycle.status(server);
   if (status === "running") {
     if (redirects >= 4) return errorPage(c, 500, "Redirect loop detected.");
-    const u = new URL(target, "http://x");
-    u.searchParams.set("redirects", String(redirects + 1));
     // Subdomain mode: the server is on its own origin (a path on the hub's host reaches no server there).
     const subdomainHost = hub.config().subdomain_host;
     const origin = subdomainHost ? serverOrigin(subdomainHost, owner.name, serverName) : "";
+    const hostname = subdomainHost ? serverHostname(subdomainHost, owner.name, serverName) : hostnameOf(c.req.header("host"));
+    // Straight to a server the proxy routes there (path and query kept, no counter): nothing can send the
+    // browser back here. Only a request already counting, or one the proxy would not route (its route not in
+    // place yet), gets JupyterHub's redirects=N, which ends in "Redirect loop detected" instead of a browser's
+    // own too-many-redirects error.
+    if (!redirects && hub.lifecycle.routesTo(server!, path, hostname)) return c.redirect(origin + target, 302);
+    const u = new URL(target, "http://x");
+    u.searchParams.set("redirects", String(redirects + 1));
     return c.redirect(origin + u.pathname + u.search, 302);
   }
   if (status === "pending" || (status === "stopped" && server?.failure)) {

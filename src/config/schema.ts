@@ -455,6 +455,9 @@ export const ConfigSchema = z
           ctx.addIssue({ code: "custom", path: ["tls", "redirect_http"], message: `uses the same port as listen (${portOf(l)})` });
         }
       }
+      if (c.tls.acme_webroot !== undefined && c.tls.redirect_http === undefined) {
+        ctx.addIssue({ code: "custom", path: ["tls", "acme_webroot"], message: "is served by the redirect listener: set tls.redirect_http too (without it, port 80 is free for certbot --standalone)" });
+      }
       if (https) {
         const i = new URL(c.tls.internal_listen);
         const l = new URL(c.listen);
