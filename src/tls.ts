@@ -5,7 +5,8 @@
 // stays. Once the web process is unprivileged it may not read a root-only key: then the privileged helper
 // (op tls-read, which reads the files named in its own copy of the config) hands the pair over.
 import { createHash, createPrivateKey, X509Certificate } from "node:crypto";
-import { readFileSync } from "node:fs";
+import { readFileSync, statSync } from "node:fs";
+import { join } from "node:path";
 import http from "node:http";
 import type https from "node:https";
 import { createSecureContext } from "node:tls";
@@ -204,14 +205,40 @@ export function hstsHeader(cfg: Config): string | undefined {
   return `max-age=${cfg.tls.hsts_max_age_s}${cfg.tls.hsts_include_subdomains ? "; includeSubDomains" : ""}`;
 }
 
+const ACME_CHALLENGE = /^\/\.well-known\/acme-challenge\/([A-Za-z0-9_-]{1,200})$/;
+
+/**
+ * An ACME HTTP-01 token file from tls.acme_webroot (what certbot --webroot wrote), or undefined. The token is
+ * one path segment of base64url characters: nothing else of the directory, and nothing outside it, is served.
+ */
+function acmeChallenge(cfg: Config, method: string | undefined, url: string | undefined): string | undefined {
+  const root = cfg.tls.acme_webroot;
+  if (!root || (method !== "GET" && method !== "HEAD")) return undefined;
+  const m = ACME_CHALLENGE.exec(url ?? "");
+  if (!m) return undefined;
+  const file = join(root, ".well-known", "acme-challenge", m[1]!);
+  try {
+    if (!statSync(file).isFile() || statSync(file).size > 4096) return undefined;
+    return readFileSync(file, "utf8");
+  } catch {
+    return undefined;
+  }
+}
+
 /**
  * The plain-HTTP listener of tls.redirect_http: every request gets a 308 to the same path and query at the https
- * address (public_url's, else listen's), nothing else. Host is not used: a redirect never goes to a host the
- * client named.
+ * address (public_url's, else listen's), nothing else (but ACME challenges from tls.acme_webroot). Host is not
+ * used: a redirect never goes to a host the client named.
  */
 export function createRedirectServer(config: () => Config): http.Server {
   const server = http.createServer({ headersTimeout: 10_000, requestTimeout: 10_000, keepAliveTimeout: 5_000 }, (req, res) => {
     const cfg = config();
+    const challenge = acmeChallenge(cfg, req.method, req.url);
+    if (challenge !== undefined) {
+      res.writeHead(200, { "Content-Type": "text/plain", "Content-Length": Buffer.byteLength(challenge), "Cache-Control": "no-store", Connection: "close" });
+      res.end(req.method === "HEAD" ? undefined : challenge);
+      return;
+    }
     const base = new URL(cfg.public_url ?? cfg.listen);
     if (base.protocol !== "https:") base.protocol = "https:";
     if (base.hostname === "0.0.0.0" || base.hostname === "[::]") {

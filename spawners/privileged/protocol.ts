@@ -44,6 +44,11 @@ export const HelperRequest = z.discriminatedUnion("op", [
   z.strictObject({ op: z.literal("ssh-prepare"), id, user: z.string().regex(USER_NAME) }),
   z.strictObject({ op: z.literal("ssh-limits"), id }),
   z.strictObject({ op: z.literal("ssh-logins"), id, cursor: z.string().max(1000).regex(/^[\x21-\x7e]*$/).optional() }),
+  // HTTPS (src/tls.ts): the certificate and key named in the helper's own reading of the config, no path sent.
+  z.strictObject({ op: z.literal("tls-read"), id }),
+  // The web unit runs as the service user from the start and cannot read a root-only client_secret_file: the
+  // helper reads the one its own copy of the config names (never a path from the message).
+  z.strictObject({ op: z.literal("oidc-secret"), id }),
 ]);
 export type HelperRequest = z.infer<typeof HelperRequest>;
 

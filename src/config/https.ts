@@ -69,6 +69,9 @@ export const TlsSchema = z
       .describe("How often the certificate and key files are checked for a change (a certbot renewal); a changed, valid pair is served from the next connection on."),
     redirect_http: redirectUrl.optional(),
     internal_listen: internalUrl.default("http://127.0.0.1:8081"),
+    acme_webroot: absoluteFile(
+      "With redirect_http: the redirect listener answers GET /.well-known/acme-challenge/<token> with that file from <acme_webroot>/.well-known/acme-challenge/ (certbot certonly --webroot -w <acme_webroot>), so certificates are issued and renewed while slicehub holds port 80.",
+    ).optional(),
     hsts_max_age_s: z
       .number()
       .int()

@@ -48,6 +48,9 @@ describe("config: listen https and tls", () => {
     ]);
     expect(errors({ listen: "https://127.0.0.1:8081", tls })).toEqual(["tls.internal_listen: uses the same port as listen (8081); pick another, e.g. http://127.0.0.1:8081"]);
     expect(errors({ listen: "https://127.0.0.1:8443", tls: { ...tls, min_version: "TLSv1.1" } })[0]).toMatch(/^tls\.min_version: /);
+    expect(errors({ listen: "https://127.0.0.1:8443", tls: { ...tls, acme_webroot: "/var/www/acme" } })).toEqual([
+      "tls.acme_webroot: is served by the redirect listener: set tls.redirect_http too (without it, port 80 is free for certbot --standalone)",
+    ]);
   });
 
   it("HSTS when public_url (or listen) is https, also behind a proxy; 0 turns it off", () => {

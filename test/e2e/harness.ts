@@ -8,6 +8,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { randomUUID } from "node:crypto";
 import Database from "better-sqlite3";
 import WebSocket from "ws";
+import { get as httpsGet } from "node:https";
 import { freePort } from "../../src/ports.js";
 
 export const ROOT = resolve(import.meta.dirname, "../..");
@@ -32,7 +33,8 @@ export class HubProcess {
     readonly port: number,
     public config: Record<string, unknown>,
   ) {
-    this.url = `http://127.0.0.1:${port}`;
+    // An https listener (tls.cert_file set; test/e2e/https.test.ts) is https://127.0.0.1:PORT.
+    this.url = `${(config.tls as { cert_file?: string } | undefined)?.cert_file ? "https" : "http"}://127.0.0.1:${port}`;
     this.configPath = join(dir, "config.json");
     this.stateDir = join(dir, "state");
   }
@@ -48,7 +50,8 @@ export class HubProcess {
       stop_timeout_s: 5,
       ...((opts.config?.spawner as object | undefined) ?? {}),
     };
-    const config = { listen: `http://127.0.0.1:${port}`, state_dir: "./state", log_level: "debug", ...opts.config, spawner };
+    const scheme = (opts.config?.tls as { cert_file?: string } | undefined)?.cert_file ? "https" : "http";
+    const config = { listen: `${scheme}://127.0.0.1:${port}`, state_dir: "./state", log_level: "debug", ...opts.config, spawner };
     const hub = new HubProcess(dir, port, config);
     hub.writeConfig(config);
     await hub.launch();
@@ -80,8 +83,7 @@ export class HubProcess {
     while (Date.now() < deadline) {
       if (proc.exitCode !== null) throw new Error(`slicehub exited with ${proc.exitCode}:\n${this.output}`);
       try {
-        const r = await fetch(`${this.url}/hub/api`);
-        if (r.status === 200) return;
+        if ((await probe(`${this.url}/hub/api`)) === 200) return;
       } catch {
         // not listening yet
       }
@@ -159,6 +161,19 @@ export class HubProcess {
 }
 
 export { groupAlive } from "../proc.js";
+
+/** The status of a GET; an https listener's certificate is not checked here (its tests check it). */
+function probe(url: string): Promise<number> {
+  if (!url.startsWith("https:")) return fetch(url).then((r) => r.status);
+  return new Promise((resolve, reject) => {
+    const req = httpsGet(url, { rejectUnauthorized: false, timeout: 2_000 }, (res) => {
+      res.resume();
+      resolve(res.statusCode ?? 0);
+    });
+    req.on("timeout", () => req.destroy(new Error("timeout")));
+    req.on("error", reject);
+  });
+}
 
 interface StoredCookie {
   name: string;
