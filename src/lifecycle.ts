@@ -16,7 +16,6 @@ import type { Route, RouteTable } from "../proxy/table.js";
 import { freePort } from "./ports.js";
 import { waitReady } from "./readiness.js";
 import type { PollResult, Spawner, SpawnerState } from "../spawners/spawner.js";
-import type { LifecycleMetrics } from "./metrics.js";
 
 export interface ProgressEvent {
   progress: number;
@@ -106,6 +105,13 @@ export interface LifecycleDeps {
   log: Logger;
   /** Spawn, stop and poll durations for /hub/metrics. */
   metrics?: LifecycleMetrics;
+}
+
+/** What the lifecycle reports for /hub/metrics (src/metrics.ts), with JupyterHub's status label values. */
+export interface LifecycleMetrics {
+  spawned(status: "success" | "failure" | "already-pending", seconds: number): void;
+  stopped(status: "success" | "failure", seconds: number): void;
+  polled(status: "running" | "stopped", seconds: number): void;
 }
 
 /** Seconds since a process.hrtime.bigint() reading. */

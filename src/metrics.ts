@@ -13,6 +13,7 @@ import { Hono, type Context } from "hono";
 import type { Config } from "./config/schema.js";
 import type { Hub, HubEnv } from "./hub/context.js";
 import type { Logger } from "./log.js";
+import type { LifecycleMetrics } from "./lifecycle.js";
 import { hasScope } from "./scopes.js";
 import type { Store } from "./store/store.js";
 import type { UsageSnapshot } from "./cgroups.js";
@@ -21,12 +22,6 @@ import { forwardedView, trustCheck } from "./forwarded.js";
 /** The status label of jupyterhub_server_spawn_duration_seconds (JupyterHub's ServerSpawnStatus). */
 export type SpawnStatus = "success" | "failure" | "already-pending" | "throttled" | "too-many-users";
 
-/** What the lifecycle reports (optional: a lifecycle without metrics passes none). */
-export interface LifecycleMetrics {
-  spawned(status: SpawnStatus, seconds: number): void;
-  stopped(status: "success" | "failure", seconds: number): void;
-  polled(status: "running" | "stopped", seconds: number): void;
-}
 
 /** Requests the proxy forwarded to users' servers, by what the client got: "2xx" … "5xx" (websockets: "1xx" = upgraded). */
 export interface ProxyCounts {
