@@ -165,7 +165,13 @@ export interface BackupOptions {
  */
 export async function backup(o: BackupOptions): Promise<{ path: string; summary: DatabaseSummary }> {
   const source = databasePath(o.cfg);
-  if (!existsSync(source)) throw new CommandError(`there is no database at ${source} (state_dir ${o.cfg.state_dir}): nothing to back up`);
+  try {
+    statSync(source);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === "EACCES") throw new CommandError(`cannot read ${source}: permission denied (run it as root or as ${o.cfg.run_as})`);
+    throw new CommandError(`there is no database at ${source} (state_dir ${o.cfg.state_dir}): nothing to back up`);
+  }
   let dest = resolve(o.file);
   if (existsSync(dest) && statSync(dest).isDirectory()) dest = join(dest, `slicehub-${stamp()}.sqlite`);
   const dir = dirname(dest);
