@@ -42,7 +42,7 @@ describe("routing (§6)", () => {
     expect(failed.headers.get("location")).toBe(`/hub/spawn-pending/fail-1?next=${encodeURIComponent("/user/fail-1/tree?x=1")}`);
     const loop = await alice.request("/hub/user/alice/tree?redirects=4");
     expect(loop.status).toBe(500);
-    // Not logged in: to the login page, which sends /user/… back through /hub/user/….
+    // Not logged in: to the login page, which comes back here.
     const anon = await req("/hub/user/alice/tree");
     expect(anon.status).toBe(302);
     expect(anon.headers.get("location")).toBe(`/hub/login?next=${encodeURIComponent("/hub/user/alice/tree")}`);
@@ -63,10 +63,13 @@ describe("routing (§6)", () => {
     expect(anon.headers.get("location")).toMatch(/^\/hub\/login\?next=/);
   });
 
-  it("/hub/user/alice/… while alice's server is ready: 302 back with redirects=1 (§6.3)", async () => {
+  it("/hub/user/alice/… while alice's server is ready and routed: 302 straight to it; a loop already counting goes on counting", async () => {
     const r = await alice.request("/hub/user/alice/tree?x=1");
     expect(r.status).toBe(302);
-    expect(r.headers.get("location")).toBe("/user/alice/tree?x=1&redirects=1");
+    expect(r.headers.get("location")).toBe("/user/alice/tree?x=1");
+    const counting = await alice.request("/hub/user/alice/tree?redirects=2&x=1");
+    expect(counting.status).toBe(302);
+    expect(counting.headers.get("location")).toBe("/user/alice/tree?x=1&redirects=3");
   });
 
   it("the proxy forwards path and query unchanged, keeps Host, adds X-Forwarded-*, strips only the hub session cookie", async () => {
@@ -100,7 +103,7 @@ describe("routing (§6)", () => {
     expect(bar.headers["x-fake-singleuser"]).toBe("alice");
   });
 
-  it("login next= only goes to same-site paths; /user/… is sent through /hub/user/…", async () => {
+  it("login next= only goes to same-site paths; /user/… is kept (the proxy or the hub's /hub/user/… takes it from there)", async () => {
     const loginWithNext = async (next: string) => {
       const b = new CheckedBrowser(hub.url);
       const page = await (await b.request("/hub/login")).text();
@@ -115,7 +118,7 @@ describe("routing (§6)", () => {
       const again = await alice.request(`/hub/login?next=${encodeURIComponent(evil)}`);
       expect(again.headers.get("location"), evil).toBe("/hub/home");
     }
-    expect((await loginWithNext("/user/alice/tree?x=1")).headers.get("location")).toBe("/hub/user/alice/tree?x=1");
+    expect((await loginWithNext("/user/alice/tree?x=1")).headers.get("location")).toBe("/user/alice/tree?x=1");
     expect((await loginWithNext("/hub/spawn")).headers.get("location")).toBe("/hub/spawn");
   });
 });
