@@ -446,13 +446,30 @@ export async function checkServiceUser(config: Config, find: (name: string) => P
   return ok("service-user", `${config.run_as} exists (uid ${a.uid})`);
 }
 
-/** `systemctl is-active slicehub.service`'s answer → a result; undefined answer = no systemctl. */
-export function checkUnit(state: string | undefined, spawnerKind: string): CheckResult {
-  if (state === undefined) return skip("unit", "no systemctl here");
-  if (state === "active" || state === "reloading") return ok("unit", `slicehub.service is ${state}`);
-  if (spawnerKind !== "systemd") return skip("unit", `slicehub.service is ${state || "unknown"} (run by hand with the local spawner?)`);
-  if (state === "failed") return fail("unit", "slicehub.service has failed", "journalctl -u slicehub -e shows why; then systemctl restart slicehub");
-  return warn("unit", `slicehub.service is ${state || "not loaded"}`, "systemctl daemon-reload && systemctl enable --now slicehub (after slicehub install)");
+/** `systemctl show -p LoadState -p ActiveState UNIT…`'s output → each unit's two states, in order. */
+export function parseUnitStates(output: string): { load: string; active: string }[] {
+  return output
+    .trim()
+    .split(/\n\s*\n/)
+    .filter((block) => block.trim())
+    .map((block) => ({ load: /^LoadState=(.*)$/m.exec(block)?.[1] ?? "", active: /^ActiveState=(.*)$/m.exec(block)?.[1] ?? "" }));
+}
+
+/**
+ * One unit's state → a result. slicehub.service is the hub; slicehub-helper.service is the privileged helper
+ * when it runs as its own unit (newer installs; before, slicehub.service forked it, and it has no unit).
+ */
+export function checkUnit(unit: string, state: { load: string; active: string } | undefined, spawnerKind: string): CheckResult {
+  const id = unit === "slicehub.service" ? "unit" : "helper-unit";
+  if (!state) return skip(id, "no systemctl here");
+  if (state.active === "active" || state.active === "reloading") return ok(id, `${unit} is ${state.active}`);
+  if (state.load === "not-found") {
+    if (id === "helper-unit") return skip(id, `${unit} is not installed (the hub forks its helper itself)`);
+    return spawnerKind === "systemd" ? warn(id, `${unit} is not installed`, "run slicehub install, then systemctl daemon-reload && systemctl enable --now slicehub") : skip(id, `${unit} is not installed (run by hand with the local spawner?)`);
+  }
+  if (state.active === "failed") return fail(id, `${unit} has failed`, `journalctl -u ${unit} -e shows why; then systemctl restart ${unit}`);
+  if (spawnerKind !== "systemd") return skip(id, `${unit} is ${state.active || "unknown"} (run by hand with the local spawner?)`);
+  return warn(id, `${unit} is ${state.active || "unknown"}`, "systemctl enable --now slicehub");
 }
 
 /** Opens the database read-only: readable, and its schema the one this slicehub knows. */
@@ -554,7 +571,8 @@ export async function runDoctor(o: DoctorOptions): Promise<number> {
   const publicUrl = config ? checkPublicUrl(config, (h) => resolveHost(h, o.timeoutMs), localAddresses()) : undefined;
   const singleuser = config ? checkSingleuser(config, (c) => detectSingleuserVersion(c, { timeoutMs: o.timeoutMs })) : undefined;
   const systemctl = run("systemctl", ["--version"]);
-  const unitState = run("systemctl", ["is-active", "slicehub.service"]);
+  const units = ["slicehub.service", "slicehub-helper.service"];
+  const unitStates = run("systemctl", ["show", "-p", "LoadState", "-p", "ActiveState", ...units]);
 
   show(checkCgroup("/sys/fs/cgroup", kind));
   const sv = await systemctl;
@@ -580,8 +598,10 @@ export async function runDoctor(o: DoctorOptions): Promise<number> {
       }),
     );
     show(await checkServiceUser(config));
-    const us = await unitState;
-    show(existsSync("/run/systemd/system") ? checkUnit(us ? us.stdout.trim() : undefined, kind) : skip("unit", "systemd is not running here"));
+    const us = await unitStates;
+    const states = us?.code === 0 ? parseUnitStates(us.stdout) : [];
+    if (!existsSync("/run/systemd/system")) show(skip("unit", "systemd is not running here"));
+    else units.forEach((u, i) => show(checkUnit(u, states[i], kind)));
     show(checkDatabase(config.state_dir));
   }
 

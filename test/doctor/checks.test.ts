@@ -24,6 +24,7 @@ import {
   checkSshd,
   checkSystemd,
   checkUnit,
+  parseUnitStates,
   exitStatus,
   fetchDiscovery,
   formatResult,
@@ -300,10 +301,15 @@ describe("the service", () => {
   });
 
   it("reads the unit's state", () => {
-    expect(checkUnit("active", "systemd").status).toBe("ok");
-    expect(checkUnit("failed", "systemd").status).toBe("fail");
-    expect(checkUnit("inactive", "systemd").status).toBe("warn");
-    expect(checkUnit("inactive", "local").status).toBe("skip");
+    const states = parseUnitStates("LoadState=loaded\nActiveState=active\n\nLoadState=not-found\nActiveState=inactive\n");
+    expect(states).toEqual([{ load: "loaded", active: "active" }, { load: "not-found", active: "inactive" }]);
+    expect(checkUnit("slicehub.service", states[0], "systemd")).toMatchObject({ id: "unit", status: "ok" });
+    expect(checkUnit("slicehub-helper.service", states[1], "systemd")).toMatchObject({ id: "helper-unit", status: "skip" });
+    expect(checkUnit("slicehub-helper.service", { load: "loaded", active: "failed" }, "systemd")).toMatchObject({ status: "fail", fix: expect.stringContaining("journalctl -u slicehub-helper.service") });
+    expect(checkUnit("slicehub.service", { load: "not-found", active: "inactive" }, "systemd")).toMatchObject({ status: "warn", fix: expect.stringContaining("slicehub install") });
+    expect(checkUnit("slicehub.service", { load: "loaded", active: "inactive" }, "systemd").status).toBe("warn");
+    expect(checkUnit("slicehub.service", { load: "loaded", active: "inactive" }, "local").status).toBe("skip");
+    expect(checkUnit("slicehub.service", undefined, "systemd").status).toBe("skip");
   });
 
   it("opens the database read-only and compares its schema with this slicehub's", () => {
