@@ -25,6 +25,8 @@ interface AdminServer {
   started: string | null;
   lastActivity: string | null;
   failure: string | null;
+  /** The culler's "after 2 h idle", while it stays stopped. */
+  stopReason?: string | null;
   memoryBytes?: number;
   cpuSeconds?: number;
 }
@@ -94,6 +96,7 @@ function AdminPage(props: { user: PageUser; xsrf: string; users: AdminUser[]; al
                   <td data-label="State">
                     <div>
                       <span class={`state ${s.state}`}>{s.state}</span>
+                      {s.stopReason ? <div class="notice small">Culled {s.stopReason}</div> : null}
                       {s.failure ? (
                         <div class="error small">
                           {s.failure.split("\n")[0]} <a href={`/hub/spawn-pending/${serverPath(u.name, s.name)}`}>Details</a>
@@ -140,6 +143,7 @@ export function adminPages(hub: Hub): Hono<HubEnv> {
     started: isoZ(s.started),
     lastActivity: isoZ(s.last_activity),
     failure: s.state === "stopped" ? s.failure : null,
+    stopReason: s.state === "stopped" ? s.stop_reason : null,
     ...(await lifecycle.usage(s)),
   });
 

@@ -155,7 +155,10 @@ describe.skipIf(!haveSingleuser)("built-in culling with the real jupyterhub-sing
 
   it("the external culler's setup from docs/config.md works: a token with its scopes lists ready users and stops a server", async () => {
     // `slicehub token` for an admin, which mints the culler's token with only the scopes its README lists.
-    await new Browser(hub.url).login("admin");
+    const admin = new Browser(hub.url);
+    await admin.login("admin");
+    // The admin page names the cull too.
+    expect(await (await admin.request("/hub/admin")).text()).toContain(`Culled after ${IDLE_S} s idle`);
     const { stdout } = await promisify(execFile)(process.execPath, [CLI, "token", "admin", "--config", hub.configPath, "--expires-in", "120"], { timeout: 20_000 });
     const boot = stdout.trim();
     const made = await fetch(`${hub.url}/hub/api/users/admin/tokens`, {
