@@ -1,7 +1,8 @@
 // HTTPS under the installed service, in a real systemd: the certificate and key are root's alone (0600, in
-// 0700 directories, as certbot leaves /etc/letsencrypt), yet the hub serves them after dropping to its service
-// user, and serves a renewal without a restart: the unprivileged web process gets the files from the
-// privileged helper (op tls-read), which reads the paths in its own copy of the config.
+// 0700 directories, as certbot leaves /etc/letsencrypt), yet the web process, which runs as the service user
+// (started as it by slicehub.service, or dropped to it when started as root), serves them, and serves a renewal
+// without a restart: it gets the files from the privileged helper (op tls-read, over whatever transport the
+// helper uses), which reads the paths in its own copy of the config.
 import { execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { chmodSync, chownSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -45,7 +46,16 @@ describe.skipIf(skip !== undefined)("https with root-only key files under system
     if (r.code !== 0) throw new Error(`${argv.join(" ")} failed (${r.code}): ${r.stderr}${r.stdout}`);
     return r.stdout;
   };
-  const journal = () => sb.exec(["journalctl", "--no-pager", "-n", "300", "-o", "cat"]).then((r) => r.stdout);
+  // This sandbox's units only, by invocation: the journal files are the host's, shared with other sandboxes.
+  const journal = async () => {
+    const ids: string[] = [];
+    for (const unit of ["slicehub.service", "slicehub-helper.service"]) {
+      const id = (await sb.exec(["systemctl", "show", unit, "-p", "InvocationID", "--value"])).stdout.trim();
+      if (/^[0-9a-f]{32}$/.test(id)) ids.push(`_SYSTEMD_INVOCATION_ID=${id}`);
+    }
+    if (ids.length === 0) return "";
+    return (await sb.exec(["journalctl", ...ids, "--no-pager", "-o", "cat"])).stdout;
+  };
 
   /** Bounded: new connections until `want` is served. */
   async function served(want: string): Promise<string> {
