@@ -70,15 +70,17 @@ export function stopReason(c: Pick<ServerCull, "reason" | "limitMs">): string {
 /**
  * The running servers to stop now: idle (no activity since its start or its last activity) for longer than
  * idle_timeout_s, else running longer than max_age_s (if set). Pending and stopping servers are left alone,
- * and admins' servers unless `admins`. Named servers count like the default one.
+ * and admins' servers unless `admins`. Named servers count like the default one. `watchingSince`: when this hub
+ * process started; idleness counts from then at the earliest, because while the hub was down no request could
+ * reach a server and its activity reports were refused, so the store does not know whether it was in use.
  */
-export function serversToCull(cfg: CullConfig, now: number, servers: readonly ServerView[]): ServerCull[] {
+export function serversToCull(cfg: CullConfig, now: number, servers: readonly ServerView[], watchingSince = 0): ServerCull[] {
   if (!cfg.enabled) return [];
   const out: ServerCull[] = [];
   for (const s of servers) {
     if (s.status !== "running" || s.started === null) continue;
     if (s.admin && !cfg.admins) continue;
-    const idleMs = now - Math.max(s.started, s.lastActivity ?? 0);
+    const idleMs = now - Math.max(s.started, s.lastActivity ?? 0, watchingSince);
     const ageMs = now - s.started;
     if (idleMs > cfg.idle_timeout_s * 1000) out.push({ server: s, reason: "idle", idleMs, limitMs: cfg.idle_timeout_s * 1000 });
     else if (cfg.max_age_s > 0 && ageMs > cfg.max_age_s * 1000) out.push({ server: s, reason: "max_age", ageMs, limitMs: cfg.max_age_s * 1000 });
@@ -126,9 +128,12 @@ export class Culler {
   private running: Promise<void> | undefined;
   private closed = false;
   private readonly now: () => number;
+  /** When this culler (this hub process) began: see serversToCull's watchingSince. */
+  private readonly since: number;
 
   constructor(private readonly d: CullerDeps) {
     this.now = d.now ?? Date.now;
+    this.since = this.now();
   }
 
   /** Check every cull.every_s from now on (whether it is enabled is read at each check). */
@@ -181,7 +186,7 @@ export class Culler {
         lastActivity: s.last_activity,
       };
     });
-    const culls = serversToCull(cfg, now, views);
+    const culls = serversToCull(cfg, now, views, this.since);
     let next = 0;
     const worker = async () => {
       while (next < culls.length) await this.cullServer(culls[next++]!);
@@ -198,7 +203,7 @@ export class Culler {
     // Started again, or stopped, since the check looked.
     if (!user || !fresh || fresh.spawn_id !== s.spawnId || lifecycle.status(fresh) !== "running") return;
     const reason = stopReason(c);
-    const idleMs = this.now() - Math.max(s.started ?? 0, s.lastActivity ?? 0);
+    const idleMs = this.now() - Math.max(s.started ?? 0, s.lastActivity ?? 0, this.since);
     const ageMs = this.now() - (s.started ?? this.now());
     log.info(`culling server: stopping it ${reason}`, {
       user: s.user,

@@ -56,6 +56,13 @@ describe("serversToCull", () => {
     expect(serversToCull(cullConfig(), NOW, [server({ started: NOW - 2 * H, lastActivity: null })])).toMatchObject([{ reason: "idle", idleMs: 2 * H }]);
   });
 
+  it("counts idleness from the hub's own start at the earliest (it could not see activity while it was down)", () => {
+    expect(serversToCull(cullConfig(), NOW, [server()], NOW - 30 * 60_000)).toEqual([]);
+    expect(serversToCull(cullConfig(), NOW, [server()], NOW - 90 * 60_000)).toMatchObject([{ reason: "idle", idleMs: 90 * 60_000 }]);
+    // max_age_s is not affected.
+    expect(serversToCull(cullConfig({ max_age_s: 4 * 3600 }), NOW, [server()], NOW - 60_000)).toMatchObject([{ reason: "max_age", ageMs: 5 * H }]);
+  });
+
   it("leaves pending, stopping and stopped servers alone", () => {
     for (const status of ["pending", "stopping", "stopped"] as const) expect(serversToCull(cullConfig(), NOW, [server({ status })])).toEqual([]);
   });
@@ -237,6 +244,19 @@ describe("the Culler with the real lifecycle and store", () => {
     expect(stateOf("admin").state).toBe("stopped");
     expect(stateOf("admin").stop_reason).toBe("after reaching its maximum age of 8 h");
     expect(events).toMatchObject([{ kind: "server", user: "admin", reason: "max_age" }]);
+  });
+
+  it("after a hub restart, gives servers idle_timeout_s from the restart before culling them", async () => {
+    const started = Date.now();
+    await startServer("alice");
+    // The hub comes back five hours later: a new culler, nothing heard from alice's server since its start.
+    clock = started + 5 * H;
+    culler = new Culler({ store, lifecycle, config: () => cfg, log: logger, now: () => clock });
+    await culler.check();
+    expect(stateOf("alice").state).toBe("running");
+    clock += H + 1000;
+    await culler.check();
+    expect(stateOf("alice")).toMatchObject({ state: "stopped", stop_reason: "after 1 h idle" });
   });
 
   it("does nothing while disabled, and a reload that enables it applies at the next check", async () => {
