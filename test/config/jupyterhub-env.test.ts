@@ -7,7 +7,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, describe, expect, it } from "vitest";
-import { parseConfigText } from "../../src/config/load.js";
+import { loadConfigFile, parseConfigText } from "../../src/config/load.js";
+import { ConfigWatcher } from "../../src/config/watch.js";
+import type { Logger } from "../../src/log.js";
 import { ADMIN_JUPYTERHUB_ENV, envKeyProblem, HUB_JUPYTERHUB_ENV } from "../../src/jupyterhub-env.js";
 import { serverEnv } from "../../src/server-env.js";
 import { CLI } from "../e2e/harness.js";
@@ -143,5 +145,34 @@ describe("slicehub check-config", () => {
     writeFileSync(good, `{ "spawner": { "kind": "local", "env": { "JUPYTERHUB_ACTIVITY_INTERVAL": "30", "JUPYTERHUB_SINGLEUSER_EXTENSION": "0" } } }\n`);
     const ok = await run(process.execPath, [CLI, "check-config", good]);
     expect(ok.stdout).toBe(`${good}: ok\n`);
+  });
+});
+
+describe("a config reload", () => {
+  it("with a hub-owned name in spawner.env is refused, logged with the name and why, and the running config kept", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "slicehub-envreload-"));
+    const path = join(dir, "config.json");
+    writeFileSync(path, `{ "log_level": "info", "spawner": { "kind": "local" } }`);
+    const initial = loadConfigFile(path);
+    if (!initial.ok) throw new Error(initial.errors.join("\n"));
+    const warnings: { msg: string; fields: Record<string, unknown> }[] = [];
+    const noop = () => undefined;
+    const logger: Logger = { debug: noop, info: noop, error: noop, warn: (msg, fields = {}) => void warnings.push({ msg, fields }), child: () => logger };
+    let changed = 0;
+    const watcher = new ConfigWatcher(path, initial.config, () => void changed++, logger);
+    watcher.start();
+    try {
+      writeFileSync(path, `{ "log_level": "info", "spawner": { "kind": "local", "env": { "JUPYTERHUB_SERVICE_PREFIX": "/user/bob/" } } }`);
+      for (let i = 0; i < 250 && !warnings.length; i++) await new Promise((r) => setTimeout(r, 20));
+      expect(warnings[0]?.msg).toBe("config rejected, keeping the last good config");
+      expect(warnings[0]?.fields.errors).toEqual([
+        "spawner.env.JUPYTERHUB_SERVICE_PREFIX: JUPYTERHUB_SERVICE_PREFIX is set by the hub, not by config: the server's URL prefix, which the hub routes (1:92)",
+      ]);
+      expect(changed).toBe(0);
+      expect(watcher.current).toBe(initial.config);
+    } finally {
+      watcher.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
