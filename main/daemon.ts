@@ -313,6 +313,9 @@ export async function runDaemon(configPath: string | undefined): Promise<void> {
   const ms = Number(process.hrtime.bigint() - started) / 1e6;
   metrics.startup(ms / 1000);
   log.info("slicehub is listening", { url: config.listen, public_url: config.public_url ?? config.listen, startup_ms: Math.round(ms), adopted: table.size, jupyterhub_version: jupyterhubVersion });
+  if (!httpsListen && config.public_url?.startsWith("https:") && config.trusted_proxies.length === 0) {
+    log.info("public_url is https but listen is plain http, and trusted_proxies is empty: if a TLS-terminating proxy forwards to slicehub, list its address in trusted_proxies so that logs and users' servers see the real client address and scheme (docs/https.md)");
+  }
   statusLine = () => `serving on ${config.public_url ?? config.listen}, ${table.size} server${table.size === 1 ? "" : "s"} running`;
   void notify.ready(statusLine());
 
