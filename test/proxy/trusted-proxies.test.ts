@@ -3,7 +3,7 @@
 import http from "node:http";
 import type { Socket } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
-import { forwardedView, trustCheck } from "../../src/forwarded.js";
+import { clientAddress, forwardedView, trustCheck } from "../../src/forwarded.js";
 import { TrustedProxiesSchema } from "../../src/config/https.js";
 import { closeServer, listen, request, startEchoUpstream, startProxy, type ProxyHarness } from "./harness.js";
 
@@ -58,6 +58,14 @@ describe("forwardedView", () => {
   it("ignores values that are not addresses, schemes or hosts", () => {
     const v = forwardedView(req("127.0.0.1", { host: "hub:443", "x-forwarded-for": "unknown", "x-forwarded-proto": "javascript", "x-forwarded-host": "evil.example/path" }), caddyOnLoopback);
     expect(v).toMatchObject({ client: "127.0.0.1", proto: "http", host: "hub:443" });
+  });
+
+  it("login log lines name the believed client, never a non-proxy's claim", () => {
+    const spoof = { host: "h", "x-forwarded-for": "10.9.9.9", forwarded: "for=10.8.8.8" };
+    expect(clientAddress(req("192.0.2.5", spoof), [])).toBe("192.0.2.5");
+    expect(clientAddress(req("127.0.0.1", spoof), [])).toBe("127.0.0.1");
+    expect(clientAddress(req("127.0.0.1", { host: "h", "x-forwarded-for": "198.51.100.4" }), ["127.0.0.1"])).toBe("198.51.100.4");
+    expect(clientAddress(undefined, ["127.0.0.1"])).toBeUndefined();
   });
 
   it("config: IPs and CIDR blocks only", () => {
