@@ -253,7 +253,6 @@ export async function runDaemon(configPath: string | undefined): Promise<void> {
   onCull((e) => metrics.culled(e.kind === "server" ? (e.reason === "idle" ? "server:idle" : "server:max_age") : "user:inactive"));
   metrics.attach({
     store: db,
-    config: () => config,
     log,
     proxyCounts: proxy.requestCounts,
     cgroupUsage: cgroups ? () => readUsage(cgroups, (name) => db.getUser(name) !== undefined) : undefined,

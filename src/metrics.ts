@@ -1,16 +1,16 @@
 // /hub/metrics (Prometheus text format, through prom-client) and /hub/health (for load balancers).
 //
 // Names follow JupyterHub's jupyterhub/metrics.py where it has one (same type, labels, buckets and preset label
-// values, so its dashboards work); slicehub's own figures have the slicehub_ prefix. prom-client is imported on
-// the first scrape, not at start (loading it costs more than the rest of the daemon's start-up). What happens
-// before that (spawns, hub requests) is kept, at most MAX_QUEUED observations, and counted at the first scrape.
-// Gauges (users, servers, cgroup usage, proxy counts) are read when scraped: nothing runs between scrapes.
+// values, so its dashboards work); slicehub's own figures have the slicehub_ prefix. prom-client is bundled, but
+// its module code first runs at the first scrape (a dynamic import): a hub nobody scrapes pays only for parsing it.
+// What happens before that (spawns, hub requests) is kept, at most MAX_QUEUED observations, and counted at the
+// first scrape. Gauges (users, servers, cgroup usage, proxy counts) are read when scraped: nothing runs between.
 //
 // Who may scrape: a token (or session) with the scope read:metrics, which admins hold (JupyterHub 5's scope and
-// its default authenticate_prometheus=True); or, without a token, a TCP peer in metrics.allowed_addresses.
+// its default authenticate_prometheus=True); or, without a token, a client in metrics.allowed_addresses (the TCP
+// peer, or the client a trusted proxy names).
 import { BlockList, isIP } from "node:net";
 import { Hono, type Context } from "hono";
-import type { Config } from "./config/schema.js";
 import type { Hub, HubEnv } from "./hub/context.js";
 import type { Logger } from "./log.js";
 import type { LifecycleMetrics } from "./lifecycle.js";
@@ -22,7 +22,6 @@ import { forwardedView, trustCheck } from "./forwarded.js";
 /** The status label of jupyterhub_server_spawn_duration_seconds (JupyterHub's ServerSpawnStatus). */
 export type SpawnStatus = "success" | "failure" | "already-pending" | "throttled" | "too-many-users";
 
-
 /** Requests the proxy forwarded to users' servers, by what the client got: "2xx" … "5xx" (websockets: "1xx" = upgraded). */
 export interface ProxyCounts {
   http: Record<string, number>;
@@ -32,7 +31,6 @@ export interface ProxyCounts {
 /** What the scrape reads; attached by the daemon once they exist. */
 export interface MetricsSources {
   store: Store;
-  config: () => Config;
   log: Logger;
   proxyCounts?: () => ProxyCounts;
   /** Users' slices and servers' units (the systemd spawner); absent under the local spawner. */

@@ -48,7 +48,7 @@ beforeAll(() => {
   spawner = new FakeSpawner();
   metrics = new HubMetrics();
   lifecycle = new Lifecycle({ store, spawner, table: new RouteTable(), config: () => cfg, log, metrics });
-  metrics.attach({ store, config: () => cfg, log, proxyCounts: () => ({ http: { "2xx": 5, "5xx": 1 }, websocket: { "1xx": 2 } }) });
+  metrics.attach({ store, log, proxyCounts: () => ({ http: { "2xx": 5, "5xx": 1 }, websocket: { "1xx": 2 } }) });
   app = createHubApp({ store, lifecycle, config: () => cfg, log, metrics, helperAlive: () => helperUp });
   for (const name of ["admin", "alice", "bob"]) {
     const user = store.ensureUser(name, name === "admin");
@@ -324,7 +324,6 @@ describe("cgroups", () => {
     const m = new HubMetrics();
     m.attach({
       store,
-      config: () => cfg,
       log,
       cgroupUsage: () => ({
         users: [{ user: "alice", memoryBytes: 4096, cpuSeconds: 3 }],
