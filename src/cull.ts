@@ -138,15 +138,40 @@ export class Culler {
 
   /** Check every cull.every_s from now on (whether it is enabled is read at each check). */
   start(): void {
+    if (this.timer) return;
     this.closed = false;
+    this.announce();
     this.schedule();
   }
 
   /** After a config reload: the next check comes every_s (the new one) from now. */
   reconfigure(): void {
     if (this.closed || !this.timer) return;
+    this.announce();
     clearTimeout(this.timer);
     this.schedule();
+  }
+
+  private announced: string | undefined;
+
+  /** Logs the culling settings at start and whenever a reload changes them, so the journal says what applies. */
+  private announce(): void {
+    const cfg = this.d.config().cull;
+    const text = JSON.stringify(cfg);
+    if (text === this.announced) return;
+    const first = this.announced === undefined;
+    this.announced = text;
+    if (!cfg.enabled) {
+      if (!first) this.d.log.info("culling idle servers is off");
+      return;
+    }
+    this.d.log.info("culling idle servers", {
+      idle_timeout_s: cfg.idle_timeout_s,
+      max_age_s: cfg.max_age_s || null,
+      every_s: cfg.every_s,
+      admins: cfg.admins,
+      users_idle_timeout_s: cfg.users.enabled ? cfg.users.idle_timeout_s : null,
+    });
   }
 
   private schedule(): void {

@@ -282,6 +282,12 @@ describe("the Culler with the real lifecycle and store", () => {
     const deadline = Date.now() + 5000;
     while (stateOf("alice").state !== "stopped" && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
     expect(stateOf("alice").state).toBe("stopped");
+    // The settings in force are logged at start and after a reload that changes them (not after one that does not).
+    expect(logger.lines.filter((l) => l.msg.startsWith("culling idle servers"))).toMatchObject([{ msg: "culling idle servers", fields: { idle_timeout_s: 3600, every_s: 1, max_age_s: null } }]);
+    culler.reconfigure();
+    setConfig({ enabled: false });
+    culler.reconfigure();
+    expect(logger.lines.filter((l) => l.msg.startsWith("culling idle servers")).map((l) => l.msg)).toEqual(["culling idle servers", "culling idle servers is off"]);
   });
 
   describe("users", () => {
