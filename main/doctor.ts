@@ -545,7 +545,7 @@ export async function runDoctor(o: DoctorOptions): Promise<number> {
   const slow = async <T>(what: string, p: Promise<T>): Promise<T> => {
     if (o.json) return p;
     // Said only when it really is slow: most answers come well within this.
-    const settled = await Promise.race([p.then(() => true, () => true), new Promise<false>((r) => setTimeout(r, 300, false))]);
+    const settled = await Promise.race([p.then(() => true, () => true), new Promise<false>((r) => setTimeout(r, 300, false).unref())]);
     if (settled) return p;
     if (o.progress.tty) {
       o.progress.write(`… ${what} (at most ${o.timeoutMs / 1000} s)`);
@@ -578,7 +578,7 @@ export async function runDoctor(o: DoctorOptions): Promise<number> {
   const sv = await systemctl;
   show(checkSystemd(sv?.code === 0 ? sv.stdout : undefined, existsSync("/run/systemd/system"), kind));
   if (!config) {
-    show(skip("the rest", "skipped until the config is valid"));
+    show(skip("others", "the other checks need a valid config"));
   } else {
     for (const r of await slow("the single-user command", singleuser!)) show(r);
     const d = discovery ? await slow(`the OpenID provider (${config.auth.kind === "oidc" ? config.auth.issuer : ""})`, discovery) : undefined;
