@@ -2,8 +2,9 @@
 // overwrites an admin's config.
 import { execFileSync } from "node:child_process";
 import { chownSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { dirname, join, resolve } from "node:path";
 import { loadConfigFile } from "../src/config/load.js";
+import type { Config } from "../src/config/schema.js";
 import { cliPath, packageRoot } from "../src/package-root.js";
 import { configureSshd, SSHD_DROPIN, sshdInstalled } from "../src/ssh/sshd.js";
 import { prefixAccounts } from "../spawners/privileged/ssh.js";
@@ -89,20 +90,82 @@ export async function install(o: InstallOptions, say: (line: string) => void): P
   chownSync(o.stateDir, Number(execFileSync("id", ["-u", o.user]).toString().trim()), gid);
   say(`state directory ${o.stateDir} belongs to ${o.user}`);
 
-  // 5. The service unit.
+  // 5. The service units: the web process as the service user from the start, the privileged helper as root.
+  //    The service user must be able to read the package and node (a checkout in a root-only place cannot run).
+  checkReadableBy(o.user);
   mkdirSync(o.unitDir, { recursive: true });
-  const unit = readFileSync(join(PACKAGE_ROOT, "deploy/slicehub.service"), "utf8")
-    .replaceAll("@NODE@", process.execPath)
-    .replaceAll("@CLI@", cliPath())
-    .replaceAll("@DOCS@", join(PACKAGE_ROOT, "README.md"))
-    .replace("--config /etc/slicehub/config.json", `--config ${configPath}`);
-  const unitPath = join(o.unitDir, "slicehub.service");
-  writeFileSync(unitPath, unit, { mode: 0o644 });
-  say(`wrote ${unitPath}`);
+  const parsed = loadConfigFile(configPath);
+  const fill = (name: string, extra = "") =>
+    readFileSync(join(PACKAGE_ROOT, "deploy", name), "utf8")
+      .replaceAll("@NODE@", process.execPath)
+      .replaceAll("@CLI@", cliPath())
+      .replaceAll("@DOCS@", join(PACKAGE_ROOT, "README.md"))
+      .replaceAll("@USER@", o.user)
+      .replace("@EXTRA@", extra)
+      .replace("--config /etc/slicehub/config.json", `--config ${configPath}`);
+  const units: [string, string][] = [
+    ["slicehub-helper.service", fill("slicehub-helper.service")],
+    ["slicehub.service", fill("slicehub.service", webUnitExtras({ configDir: o.configDir, stateDir: parsed.ok ? parsed.config.state_dir : o.stateDir }, parsed.ok ? parsed.config : undefined).join("\n"))],
+  ];
+  for (const [name, text] of units) {
+    const unitPath = join(o.unitDir, name);
+    writeFileSync(unitPath, text, { mode: 0o644 });
+    say(`wrote ${unitPath}`);
+  }
+  if (!parsed.ok) say("the config is not valid yet: the web unit may bind ports below 1024 only after slicehub install runs again with a valid config");
 
   // 6. The host's OpenSSH, for the accounts slicehub manages.
   await installSshd(configPath, say);
-  say("next: systemctl daemon-reload && systemctl enable --now slicehub");
+  say("next: systemctl daemon-reload && systemctl enable --now slicehub   (an upgrade from one unit: systemctl daemon-reload && systemctl restart slicehub)");
+}
+
+const HOME_ROOTS = ["/home", "/root", "/run/user"];
+const underHome = (p: string) => HOME_ROOTS.some((h) => p === h || p.startsWith(`${h}/`));
+/** A path in a unit setting: quoted when it has spaces (systemd unquotes it). */
+const unitPath = (p: string) => (/[\s"\\]/.test(p) ? JSON.stringify(p) : p);
+
+/**
+ * What slicehub.service needs beyond its template, from the config as it is now: CAP_NET_BIND_SERVICE only when
+ * a listener's port is below 1024 (else no capability at all); the state directory writable when it is not
+ * /var/lib/slicehub (the StateDirectory); and paths under /home or /root that ProtectHome=tmpfs would hide
+ * (a checkout or a node in a home) bound back, read-only except the state directory.
+ */
+export function webUnitExtras(o: { configDir: string; stateDir: string; packageRoot?: string; node?: string }, cfg: Config | undefined): string[] {
+  const lines: string[] = [];
+  const low = cfg ? lowPorts(cfg) : [];
+  if (low.length) lines.push(`# Ports below 1024 (${low.join(", ")}): run slicehub install again after changing listen.`, "CapabilityBoundingSet=CAP_NET_BIND_SERVICE", "AmbientCapabilities=CAP_NET_BIND_SERVICE");
+  else lines.push("CapabilityBoundingSet=", "AmbientCapabilities=");
+  const stateDir = resolve(o.stateDir);
+  if (stateDir !== "/var/lib/slicehub") lines.push(`ReadWritePaths=${unitPath(stateDir)}`);
+  const readOnly = [o.packageRoot ?? PACKAGE_ROOT, dirname(dirname(o.node ?? process.execPath)), resolve(o.configDir)].filter(underHome);
+  // ProtectHome=yes makes the homes inaccessible; tmpfs makes them empty, so that these can be bound back.
+  if (readOnly.length || underHome(stateDir)) lines.push("ProtectHome=tmpfs");
+  for (const p of new Set(readOnly)) lines.push(`BindReadOnlyPaths=${unitPath(p)}`);
+  if (underHome(stateDir)) lines.push(`BindPaths=${unitPath(stateDir)}`);
+  return lines;
+}
+
+/** The ports below 1024 the web process binds (listen, and the https helper's extra listeners). */
+function lowPorts(cfg: Config): number[] {
+  const tls = (cfg as { tls?: { redirect_http?: string; internal_listen?: string } }).tls;
+  const ports: number[] = [];
+  for (const url of [cfg.listen, tls?.redirect_http, tls?.internal_listen]) {
+    if (!url) continue;
+    const u = new URL(url);
+    const port = Number(u.port || (u.protocol === "https:" ? 443 : 80));
+    if (port < 1024) ports.push(port);
+  }
+  return [...new Set(ports)];
+}
+
+/** slicehub.service runs as the service user from its first instruction: it must read node and the package. */
+function checkReadableBy(user: string): void {
+  try {
+    execFileSync("runuser", ["-u", user, "--", process.execPath, cliPath(), "--version"], { stdio: ["ignore", "ignore", "pipe"], timeout: 30_000 });
+  } catch (err) {
+    const stderr = String((err as { stderr?: Buffer }).stderr ?? "").trim().split("\n")[0] ?? "";
+    throw new Error(`the service user ${user} cannot run ${cliPath()} with ${process.execPath} (${stderr || (err as Error).message}); put slicehub where ${user} can read it (e.g. /opt/slicehub) and run install again`);
+  }
 }
 
 /**

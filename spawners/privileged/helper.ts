@@ -2,23 +2,28 @@
 // unprivileged user. It answers a handful of typed requests (protocol.ts) and decides everything itself:
 // it re-reads the config to resolve profiles and limits, checks the user against the store and the account
 // rules, runs the root hooks, and builds every systemd-run argv. It never runs a command it was sent.
-import { chmodSync, copyFileSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, chownSync, copyFileSync, lstatSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
+import net from "node:net";
 import { dirname, join } from "node:path";
+import { resolveClientSecret } from "../../auth/secret.js";
 import { loadConfigFile } from "../../src/config/load.js";
 import type { Config, SystemdSpawnerConfig } from "../../src/config/schema.js";
-import { log } from "../../src/log.js";
+import { log, type Logger } from "../../src/log.js";
 import { serverPrefix } from "../../src/names.js";
 import { packageRoot } from "../../src/package-root.js";
 import { resolveProfile } from "../../src/profiles.js";
 import { databaseFile, hubUserExists } from "../../src/store/reader.js";
 import { internalApiUrl, serverArgv, serverEnv } from "../../src/server-env.js";
-import { ensureAccount } from "../accounts.js";
+import { ensureAccount, lookupAccount } from "../accounts.js";
 import { runHooks } from "../hooks.js";
 import { journalTail, listUnits, resetFailed, runUnit, showUnit, stopUnit } from "../systemd/systemctl.js";
 import { namedUnitsOf, sliceSetPropertyArgv, systemdRunArgv, unitNames } from "../systemd/units.js";
 import { HelperRequest, type HelperMessage, type SystemdState } from "./protocol.js";
+import { SdNotify } from "../../src/sd-notify.js";
+import { HELPER_SOCKET, HELPER_SOCKET_DIR, MAX_REQUEST_BYTES, readLines, writeLine } from "./transport.js";
 import { applyAllSshLimits, applySshLimits, endSshSessions, existingAccount, logindAvailable, sshLogins, sshUsageOf } from "./ssh.js";
 import { HelperTerminals, Refusal as TerminalRefusal } from "../../src/terminal/helper-side.js";
+import { readTlsFiles } from "../../src/tls.js";
 
 const RUN_DIR = "/run/slicehub";
 /** Root-only home of the token files systemd loads as credentials; each is removed when its server stops. */
@@ -42,11 +47,23 @@ function installWrapper(): void {
 
 class Refused extends Error {}
 
-export async function runHelper(configPath: string): Promise<void> {
+/** Where requests come from: the IPC channel of the `slicehub start` that forked us, or one socket connection. */
+interface Conn {
+  send: (m: HelperMessage) => void;
+  /** The terminals this connection opened: they end with it (their web process is gone). */
+  terminals: Set<string>;
+}
+
+/**
+ * `listen` false: forked by `slicehub start` (started as root), requests over Node's IPC, exits with it.
+ * `listen` true: slicehub-helper.service, requests over the Unix socket of transport.ts from the web unit.
+ */
+export async function runHelper(configPath: string, opts: { listen?: boolean } = {}): Promise<void> {
   const hlog = log.child({ component: "privileged-helper" });
   if (process.getuid?.() !== 0) throw new Error("the privileged helper must run as root");
-  if (!process.send) throw new Error("the privileged helper is started by `slicehub start`, not by hand");
-  const send = (m: HelperMessage) => process.send!(m);
+  if (!opts.listen && !process.send) throw new Error("the privileged helper is started by `slicehub start` or by slicehub-helper.service (--listen), not by hand");
+  // Its own unit is Type=notify: READY=1 once the socket listens. Read before anything runs a child.
+  const notify = opts.listen ? new SdNotify(hlog) : undefined;
 
   // The last valid config: an invalid edit must not stop servers from starting with the previous one.
   let lastGood: Config | undefined;
@@ -79,8 +96,8 @@ export async function runHelper(configPath: string): Promise<void> {
 
   const userExists = (cfg: Config, name: string): boolean => hubUserExists(databaseFile(cfg.state_dir), name);
 
-  const handle = async (req: HelperRequest): Promise<unknown> => {
-    const progress = (p: number, message: string) => send({ type: "progress", id: req.id, progress: p, message });
+  const handle = async (req: HelperRequest, conn: Conn): Promise<unknown> => {
+    const progress = (p: number, message: string) => conn.send({ type: "progress", id: req.id, progress: p, message });
     switch (req.op) {
       case "start": {
         const cfg = config();
@@ -188,7 +205,9 @@ export async function runHelper(configPath: string): Promise<void> {
         const sp = systemdConfig(cfg);
         if (!userExists(cfg, req.user)) throw new Refused(`no hub user ${req.user}`);
         try {
-          return await terminals.open(cfg, sp, req);
+          const opened = await terminals.open(cfg, sp, req);
+          conn.terminals.add(opened.id);
+          return opened;
         } catch (err) {
           throw err instanceof TerminalRefusal ? new Refused(err.message) : err;
         }
@@ -197,6 +216,7 @@ export async function runHelper(configPath: string): Promise<void> {
         terminals.resize(req.terminal, req.cols, req.rows);
         return null;
       case "terminal-close":
+        conn.terminals.delete(req.terminal);
         await terminals.close(req.terminal);
         return null;
       case "terminal-list":
@@ -223,6 +243,17 @@ export async function runHelper(configPath: string): Promise<void> {
       }
       case "ssh-logins":
         return await sshLogins(req.cursor);
+      case "oidc-secret": {
+        const cfg = config();
+        if (cfg.auth.kind !== "oidc") throw new Refused("auth.kind is not oidc");
+        return resolveClientSecret(cfg.auth, configPath);
+      }
+      case "tls-read": {
+        // Only the files the config names (never a path from the message): the key may be root's alone.
+        const cfg = config();
+        if (!cfg.tls.cert_file || !cfg.tls.key_file) throw new Refused("tls.cert_file and tls.key_file are not set");
+        return readTlsFiles(cfg.tls);
+      }
       case "ssh-limits": {
         const cfg = config();
         return cfg.ssh.enabled ? { changed: await applyAllSshLimits(cfg, systemdConfig(cfg), hlog) } : { changed: 0 };
@@ -230,32 +261,106 @@ export async function runHelper(configPath: string): Promise<void> {
     }
   };
 
-  process.on("message", (raw: unknown) => {
+  const dispatch = (raw: unknown, conn: Conn) => {
     const parsed = HelperRequest.safeParse(raw);
     if (!parsed.success) {
       const rid = typeof raw === "object" && raw !== null && typeof (raw as { id?: unknown }).id === "number" ? (raw as { id: number }).id : -1;
       hlog.warn("refused a malformed request", { issues: parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`) });
-      send({ type: "result", id: rid, ok: false, error: "malformed request" });
+      conn.send({ type: "result", id: rid, ok: false, error: "malformed request" });
       return;
     }
     const req = parsed.data;
-    handle(req).then(
-      (result) => send({ type: "result", id: req.id, ok: true, result }),
+    handle(req, conn).then(
+      (result) => conn.send({ type: "result", id: req.id, ok: true, result }),
       (err: unknown) => {
         const message = err instanceof Error ? err.message : String(err);
         if (err instanceof Refused) hlog.warn("refused a request", { op: req.op, reason: message });
         else hlog.error("request failed", { op: req.op, error: message });
-        send({ type: "result", id: req.id, ok: false, error: message });
+        conn.send({ type: "result", id: req.id, ok: false, error: message });
       },
     );
-  });
+  };
+
+  if (notify) {
+    await serveSocket(config(), hlog, notify, dispatch, (conn) => Promise.all([...conn.terminals].map((id) => terminals.close(id))).then(() => undefined), () => terminals.closeAll());
+    return;
+  }
+  const conn: Conn = { send: (m) => process.send!(m), terminals: new Set() };
+  process.on("message", (raw: unknown) => dispatch(raw, conn));
   // The web process is our only client: when it goes, so do we (servers keep running in their units).
   // Terminals cannot outlive the helper (their ptys are its own): their units are stopped, within 5 s.
   process.on("disconnect", () => {
     setTimeout(() => process.exit(0), 5_000).unref();
     void terminals.closeAll().finally(() => process.exit(0));
   });
-  send({ type: "ready", pid: process.pid });
+  conn.send({ type: "ready", pid: process.pid });
+}
+
+/**
+ * slicehub-helper.service: listen on HELPER_SOCKET (root:<run_as group> 0660 in a 0750 directory of the same
+ * owners, so only root and the service user connect). Each connection is one web process; the terminals it
+ * opened end when it goes. The helper itself lives on until systemd stops it; user servers never depend on it.
+ */
+async function serveSocket(cfg: Config, hlog: Logger, notify: SdNotify, dispatch: (raw: unknown, conn: Conn) => void, onClose: (conn: Conn) => Promise<void>, onStop: () => Promise<void>): Promise<void> {
+  const runAs = await lookupAccount(cfg.run_as);
+  if (!runAs || runAs.uid === 0) throw new Error(`no Unix account ${cfg.run_as} (run_as) to open the helper's socket to; "slicehub install" creates it`);
+  mkdirSync(HELPER_SOCKET_DIR, { recursive: true, mode: 0o750 });
+  if (!lstatSync(HELPER_SOCKET_DIR).isDirectory()) throw new Error(`${HELPER_SOCKET_DIR} is not a directory`);
+  chownSync(HELPER_SOCKET_DIR, 0, runAs.gid);
+  chmodSync(HELPER_SOCKET_DIR, 0o750);
+  rmSync(HELPER_SOCKET, { force: true });
+  const conns = new Set<net.Socket>();
+  const status = () => `listening on ${HELPER_SOCKET}, ${conns.size} web process${conns.size === 1 ? "" : "es"} connected`;
+  let stopping = false;
+  const server = net.createServer((sock) => {
+    conns.add(sock);
+    const conn: Conn = { send: (m) => writeLine(sock, m), terminals: new Set() };
+    hlog.info("the web process connected", { connections: conns.size });
+    void notify.status(status());
+    sock.on("error", (err) => hlog.warn("helper connection failed", { error: err.message }));
+    readLines(
+      sock,
+      MAX_REQUEST_BYTES,
+      (line) => (line.ok ? dispatch(line.value, conn) : dispatch(undefined, conn)),
+      () => {
+        hlog.warn("refused a request over the size limit; closing the connection", { limit: MAX_REQUEST_BYTES });
+        sock.destroy();
+      },
+    );
+    sock.once("close", () => {
+      conns.delete(sock);
+      hlog.info("the web process disconnected", { connections: conns.size, terminals: conn.terminals.size });
+      if (!stopping) void notify.status(status());
+      void onClose(conn).catch((err: unknown) => hlog.warn("could not end a connection's terminals", { error: err }));
+    });
+    conn.send({ type: "ready", pid: process.pid });
+  });
+  // Only the web process connects (and a restarted one while the old one goes); a few more are plenty.
+  server.maxConnections = 8;
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(HELPER_SOCKET, () => {
+      server.off("error", reject);
+      resolve();
+    });
+  });
+  chownSync(HELPER_SOCKET, 0, runAs.gid);
+  chmodSync(HELPER_SOCKET, 0o660);
+  hlog.info("privileged helper listening", { socket: HELPER_SOCKET, group: runAs.gid, pid: process.pid });
+  notify.startWatchdog(status);
+  void notify.ready(status());
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    hlog.info("privileged helper stopping; user servers keep running", { signal });
+    void notify.stopping("stopping; user servers keep running");
+    server.close();
+    for (const s of conns) s.destroy();
+    setTimeout(() => process.exit(0), 5_000).unref();
+    void onStop().finally(() => process.exit(0));
+  };
+  process.on("SIGTERM", () => stop("SIGTERM"));
+  process.on("SIGINT", () => stop("SIGINT"));
 }
 
 /** Why a unit is not running, in words for the user. */
