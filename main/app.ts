@@ -47,11 +47,12 @@ export function createHubApp(hub: Hub, login: LoginOptions = {}): Hono<HubEnv> {
   const version = (c: Context) => c.json({ version: reportedJupyterhubVersion(hub.config()) });
   app.get("/hub/api", version);
   app.get("/hub/api/", version);
+  // /hub/metrics, /hub/health and /hub/api/health: before the API, whose every route needs a credential.
+  app.route("/hub", metricsRoutes(hub));
   app.route("/hub/api/oauth2", oauthProvider(hub));
   app.route("/hub/api", hubApi(hub));
   app.get("/hub", (c) => c.redirect(`/hub/${new URL(c.req.url).search}`, 302));
   app.get("/hub/", (c) => c.redirect(c.get("who") ? "/hub/home" : "/hub/login", 302));
-  app.route("/hub", metricsRoutes(hub)); // /hub/metrics, /hub/health
   app.route("/hub", loginRoutes(hub, login, LOGIN_PAGES));
   app.route("/hub", pages(hub));
 

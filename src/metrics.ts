@@ -379,10 +379,11 @@ export function metricsRoutes(hub: Hub): Hono<HubEnv> {
     return c.body(body, 200, { "Content-Type": contentType, "Cache-Control": "no-store" });
   });
 
-  // Load balancers: no auth, nothing but whether the hub can serve. JupyterHub answers 200 to GET and HEAD.
+  // Load balancers: no auth, nothing but whether the hub can serve. JupyterHub answers 200 (empty) to GET and
+  // HEAD of /hub/health and /hub/api/health.
   let check: { get(): unknown } | undefined;
   let lastProblems = ""; // logged when it changes, not at every probe
-  app.get("/health", (c) => {
+  const health = (c: Context<HubEnv>) => {
     const problems: string[] = [];
     try {
       check ??= hub.store.db.prepare("SELECT COUNT(*) FROM sqlite_master");
@@ -400,6 +401,8 @@ export function metricsRoutes(hub: Hub): Hono<HubEnv> {
     }
     if (problems.length) return c.json({ status: "unhealthy", problems }, 503);
     return c.json({ status: "ok" });
-  });
+  };
+  app.get("/health", health);
+  app.get("/api/health", health);
   return app;
 }

@@ -242,6 +242,10 @@ describe("/hub/health", () => {
     const head = await app.request("/hub/health", { method: "HEAD" });
     expect(head.status).toBe(200);
     expect(await head.text()).toBe("");
+    // JupyterHub's second path for the same answer.
+    const api = await get("/hub/api/health");
+    expect(api.status).toBe(200);
+    expect(await api.json()).toEqual({ status: "ok" });
   });
 
   it("503 naming the part when the privileged helper is gone, or the database cannot be read", async () => {
