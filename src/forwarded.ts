@@ -100,19 +100,18 @@ export function forwardedView(req: IncomingMessage, trusted: TrustCheck): Forwar
   if (!peer || !trusted(peer)) return { client: peer, proto: socketProto, host, chain: [peer], viaTrustedProxy: false };
 
   // One hop per proxy: For[i] is who connected to proxy i, Proto[i] and Host[i] what that connection used.
-  let fors: string[];
-  let protos: string[];
-  let hosts: string[];
-  const forwarded = headerValues(req, "forwarded");
+  // X-Forwarded-* first: nginx, Caddy, Apache and HAProxy set them and pass a client's own Forwarded through
+  // untouched (so a Forwarded next to an X-Forwarded-For is the client's). Forwarded only from a proxy that
+  // sends no X-Forwarded-For, i.e. one that speaks RFC 7239 instead.
+  let fors = headerValues(req, "x-forwarded-for");
+  let protos = headerValues(req, "x-forwarded-proto");
+  let hosts = headerValues(req, "x-forwarded-host");
+  const forwarded = fors.length === 0 ? headerValues(req, "forwarded") : [];
   if (forwarded.length > 0) {
     const elements = parseForwarded(forwarded);
     fors = elements.map((e) => e.for ?? "");
     protos = elements.map((e) => e.proto ?? "");
     hosts = elements.map((e) => e.host ?? "");
-  } else {
-    fors = headerValues(req, "x-forwarded-for");
-    protos = headerValues(req, "x-forwarded-proto");
-    hosts = headerValues(req, "x-forwarded-host");
   }
   // RFC 7239 nodes may carry a port ("192.0.2.1:4711", "[2001:db8::1]:4711").
   const addr = (node: string): string | undefined => {

@@ -45,7 +45,7 @@ const chromium = file("/usr/bin/chromium");
 export const TIERS: readonly Tier[] = [
   {
     name: "browser",
-    files: /^test\/(e2e\/browser(-attacks|-origins|-terminal|-https|-cull)?|web\/screens|auth\/oidc-browser|proxy\/browser)\.test\.tsx?$/,
+    files: /^test\/(e2e\/browser(-attacks|-origins|-terminal|-https|-cull|-proxies)?|web\/screens|auth\/oidc-browser|proxy\/browser)\.test\.tsx?$/,
     about: "Debian's Chromium via playwright-core",
     needs: [chromium, singleuser, built],
   },

@@ -46,13 +46,19 @@ describe("forwardedView", () => {
     expect(forwardedView(req("127.0.0.1", { host: "h:1" }), caddyOnLoopback)).toMatchObject({ client: "127.0.0.1", proto: "http", host: "h:1" });
   });
 
-  it("reads RFC 7239 Forwarded (ports, quotes, IPv6) before X-Forwarded-*", () => {
-    const v = forwardedView(
-      req("::1", { host: "127.0.0.1:8000", forwarded: 'for="[2001:db8::7]:4711";proto=https;host=hub.example.org', "x-forwarded-for": "6.6.6.6", "x-forwarded-proto": "http" }),
-      caddyOnLoopback,
-    );
+  it("reads RFC 7239 Forwarded (ports, quotes, IPv6) from a proxy that sends no X-Forwarded-For", () => {
+    const v = forwardedView(req("::1", { host: "127.0.0.1:8000", forwarded: 'for="[2001:db8::7]:4711";proto=https;host=hub.example.org' }), caddyOnLoopback);
     expect(v).toMatchObject({ client: "2001:db8::7", proto: "https", host: "hub.example.org" });
     expect(forwardedView(req("::1", { host: "h", forwarded: "for=192.0.2.60:80;proto=https" }), caddyOnLoopback).client).toBe("192.0.2.60");
+  });
+
+  it("ignores a Forwarded next to X-Forwarded-For: nginx and Caddy pass a client's own Forwarded through", () => {
+    // What nginx forwards when the client sent Forwarded and X-Forwarded-For of its own (test/e2e/browser-proxies.test.ts).
+    const v = forwardedView(
+      req("127.0.0.1", { host: "hub", forwarded: "for=6.6.6.6;proto=http;host=evil.example", "x-forwarded-for": "6.6.6.6, 203.0.113.9", "x-forwarded-proto": "https", "x-forwarded-host": "hub.example.org" }),
+      caddyOnLoopback,
+    );
+    expect(v).toMatchObject({ client: "203.0.113.9", proto: "https", host: "hub.example.org", chain: ["203.0.113.9", "127.0.0.1"] });
   });
 
   it("ignores values that are not addresses, schemes or hosts", () => {
