@@ -1,5 +1,6 @@
 // Behind TLS (public_url https) the hub's session cookie is Secure and __Host- (so Path=/ and no Domain):
-// browsers then refuse one set by anything but this host over https, e.g. a sibling subdomain.
+// browsers then refuse one set by anything but this host over https, e.g. a sibling subdomain. The same over
+// slicehub's own https listener, and with forged X-Forwarded-Proto: test/e2e/https.test.ts.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Browser, HubProcess } from "./harness.js";
 

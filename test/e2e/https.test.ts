@@ -216,10 +216,13 @@ describe.skipIf(!haveOpenssl)("https listener", () => {
     expect((await handshake(port, { ca: ca.pem })).serial).toBe("1002");
     expect((await request(`https://127.0.0.1:${port}/hub/api`, { ca: ca.pem })).status).toBe(200);
 
-    // A good pair again is taken.
+    // A good pair again is taken, with the listener's settings unchanged (versions, ALPN).
     live.install(ca.leaf("fifth", "1005"));
     expect(await servedSerial("1005")).toBe("1005");
     expect(hub.proc!.pid).toBe(pid);
+    expect(await handshake(port, { ca: ca.pem, ALPNProtocols: ["h2", "http/1.1"] })).toMatchObject({ protocol: "TLSv1.3", alpn: "http/1.1" });
+    const old = await handshake(port, { ca: ca.pem, minVersion: "TLSv1", maxVersion: "TLSv1.1", ciphers: "DEFAULT@SECLEVEL=0" }).catch((e: NodeJS.ErrnoException) => e);
+    expect((old as NodeJS.ErrnoException).code).toBe("ERR_SSL_TLSV1_ALERT_PROTOCOL_VERSION");
   }, 60_000);
 });
 
