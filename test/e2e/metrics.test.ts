@@ -1,7 +1,7 @@
 // /hub/metrics and /hub/health on the real daemon, with the real jupyterhub-singleuser and a real Prometheus
 // (Debian's `prometheus`) scraping it with a bearer token from a credentials file. Prometheus runs on 127.0.0.1
 // with a random port and a temporary storage directory, and is stopped by its PID.
-import { execFileSync, spawn, type ChildProcess } from "node:child_process";
+import { execFileSync, spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -38,18 +38,25 @@ describe.skipIf(!haveSingleuser)("metrics and health on the real daemon", () => 
     // auth.admin_users is applied to existing users when the hub starts (and at config reloads).
     await hub.stop();
     await hub.launch();
-    // What an admin gives a Prometheus server: a token with read:metrics and nothing else.
-    const r = await api("/hub/api/users/admin/tokens", tokens.admin, {
-      method: "POST",
-      headers: { "content-type": "application/json" },
-      body: JSON.stringify({ scopes: ["read:metrics"], note: "prometheus" }),
-    });
-    expect(r.status).toBe(201);
-    tokens.prometheus = ((await r.json()) as { token: string }).token;
+    // What an admin gives a Prometheus server: a token with read:metrics and nothing else (docs/config.md).
+    tokens.prometheus = execFileSync(process.execPath, [CLI, "token", "admin", "--scopes", "read:metrics", "--note", "prometheus", "--config", hub.configPath]).toString().trim();
   }, 60_000);
 
   afterAll(async () => {
     await hub?.destroy();
+  });
+
+  it("slicehub token --scopes: the token holds only read:metrics; a user who does not hold it gets none", async () => {
+    const r = await api("/hub/api/user", tokens.prometheus);
+    expect(r.status).toBe(200);
+    expect(((await r.json()) as { scopes: string[] }).scopes).toEqual(["read:metrics"]);
+    const refused = spawnSync(process.execPath, [CLI, "token", "alice", "--scopes", "read:metrics", "--config", hub.configPath]);
+    expect(refused.status).toBe(1);
+    expect(refused.stdout.toString()).toBe("");
+    expect(refused.stderr.toString()).toMatch(/alice does not hold read:metrics/);
+    const bad = spawnSync(process.execPath, [CLI, "token", "admin", "--scopes", "read:everything", "--config", hub.configPath]);
+    expect(bad.status).not.toBe(0);
+    expect(bad.stderr.toString()).toMatch(/Scope 'read:everything' does not exist/);
   });
 
   it("/hub/health: 200 and a small JSON body for GET and HEAD, without auth", async () => {
