@@ -191,7 +191,7 @@ export async function runDaemon(configPath: string | undefined): Promise<void> {
     const h = helper;
     const source = tlsSource(() => config, h ? () => h.request<TlsPair>({ op: "tls-read" }) : undefined, log);
     if (!tlsPair) {
-      tlsPair = await source().catch((err: unknown) => fail(`cannot read the TLS certificate or key, also through the privileged helper: ${(err as Error).message}`));
+      tlsPair = await source().catch((err: unknown) => fail(`cannot read the TLS certificate or key${h ? ", also through the privileged helper" : " (not readable by this user; start as root, or make them readable)"}: ${(err as Error).message}`));
       checkTlsOrFail(tlsPair);
       (server as import("node:https").Server).setSecureContext(tlsServerOptions(config.tls, tlsPair));
     }
@@ -365,7 +365,7 @@ async function bindOrFail(server: import("node:net").Server, host: string, port:
       resolve();
     });
   }).catch((err: NodeJS.ErrnoException) => {
-    const hint = err.code === "EADDRINUSE" ? " (is another slicehub or JupyterHub running?)" : err.code === "EACCES" ? " (ports below 1024 need root)" : "";
+    const hint = err.code === "EADDRINUSE" ? " (is another slicehub or JupyterHub running?)" : err.code === "EACCES" ? " (ports below 1024 need root or CAP_NET_BIND_SERVICE: slicehub install grants it to slicehub.service when listen's port is below 1024, so run it again after changing listen)" : "";
     fail(`cannot listen on ${url}: ${err.code ?? err.message}${hint}`);
   });
 }
