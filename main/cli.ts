@@ -16,7 +16,7 @@ Usage:
   slicehub check-config FILE            validate a config file; prints every problem as path: message (line:col)
   slicehub schema                       print the config file's JSON Schema (for editors)
   slicehub token USER [--config FILE]   print a new API token for USER
-  slicehub install                      set up this host: system user, /etc/slicehub, the systemd unit
+  slicehub install                      set up this host: system user, /etc/slicehub, the systemd units
   slicehub uninstall [--dry-run]        undo install: units, servers, sshd drop-in (keeps homes and data unless asked)
   slicehub backup FILE [--config FILE]  copy the hub's database to FILE, also while the hub runs
   slicehub restore FILE [--config FILE] put a backup in place of the database (the hub must be stopped)
@@ -38,6 +38,10 @@ Runs the hub: one listener serving /hub/ and proxying /user/<name>/ to each user
 Without --config it runs the embedded development default: listen on http://127.0.0.1:8000, development
 login (any user name, loopback only), servers started as this user with jupyterhub-singleuser, state in
 ./.slicehub/. With --config it reads FILE and reloads it on SIGHUP or when the file changes.
+
+With the systemd spawner it needs the privileged helper: run as run_as (slicehub.service does), it
+connects to slicehub-helper.service; run as root, it forks the helper and drops to run_as. Under systemd
+(Type=notify) it reports READY=1 once it answers, STATUS= lines, and pings the watchdog.
 
 Logs go to stdout as JSON lines with a journald priority prefix. SIGTERM or SIGINT stop the hub; user
 servers keep running and are adopted again when it starts.
@@ -63,7 +67,11 @@ Sets up this host for the systemd spawner, as root. Creates only what is missing
   - DIR/config.json, a starter config (root:slicehub, mode 0640; never overwritten) and its JSON Schema
   - DIR/roothooks.d, empty (executables there run as root before each server starts)
   - the state directory (default /var/lib/slicehub), owned by that user
-  - the service unit slicehub.service (hardened; see deploy/slicehub.service)
+  - two units (see deploy/): slicehub.service, the web process as that user from the start (strictly
+    sandboxed; CAP_NET_BIND_SERVICE only when listen's port is below 1024, so run install again after
+    changing listen, state_dir or run_as), and slicehub-helper.service, the privileged helper (root) it
+    requires, on /run/slicehub-helper/helper.sock. An install with the old single unit upgrades by running
+    install again, then: systemctl daemon-reload && systemctl restart slicehub
   - with the systemd spawner and openssh-server: /etc/ssh/sshd_config.d/slicehub.conf for the managed
     accounts (keys from the hub when ssh.enabled, else no SSH login for them) and, when enabled, its
     AuthorizedKeysCommand /usr/local/libexec/slicehub/authorized-keys; sshd is reloaded. Rewritten on every
