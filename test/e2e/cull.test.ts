@@ -1,4 +1,4 @@
-// The built-in culler end to end, with the real /usr/bin/jupyterhub-singleuser and a 5 s idle timeout: alice's
+// The built-in culler end to end, with the real /usr/bin/jupyterhub-singleuser and an 8 s idle timeout: alice's
 // server, which nobody uses, is stopped, the hub logs it and her home page says why; bob's, whose kernel keeps
 // printing with no browser attached (so only the server's own activity reports, sent every second here, show it
 // is in use), and carol's, which gets requests through the proxy, keep running. Another user cannot report
@@ -15,7 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Browser, CLI, HubProcess, SINGLEUSER, readSse, runOnKernel } from "./harness.js";
 
 const haveSingleuser = existsSync(SINGLEUSER);
-const IDLE_S = 5;
+const IDLE_S = 8;
 const isRoot = process.getuid?.() === 0;
 
 describe.skipIf(!haveSingleuser)("built-in culling with the real jupyterhub-singleuser", () => {
