@@ -182,15 +182,17 @@ function comm(pid: number): string | undefined {
 }
 
 /**
- * Starts the installed slicehub.service in the sandbox with the test's drop-in: the checkout's state directory
- * `dir` writable and the host's /tmp shared (tests reach the hub's files there).
+ * Starts the installed slicehub.service in the sandbox with the test's drop-ins: the checkout's state directory
+ * `dir` writable and the host's /tmp shared (tests reach the hub's files there), for slicehub-helper.service too
+ * (its PrivateTmp would hide a checkout under /tmp, such as a fresh clone's, and the helper could not start).
  */
 export async function startHubService(sb: SystemdSandbox, dir: string): Promise<void> {
   const r = await sb.exec([
     "sh",
     "-c",
-    `mkdir -p /run/systemd/system/slicehub.service.d
+    `mkdir -p /run/systemd/system/slicehub.service.d /run/systemd/system/slicehub-helper.service.d
 printf '[Service]\\nPrivateTmp=no\\nReadWritePaths=${dir}\\n' > /run/systemd/system/slicehub.service.d/test.conf
+printf '[Service]\\nPrivateTmp=no\\n' > /run/systemd/system/slicehub-helper.service.d/test.conf
 systemctl daemon-reload && systemctl start slicehub`,
   ]);
   if (r.code !== 0) throw new Error(`starting slicehub.service failed (${r.code}): ${r.stdout}${r.stderr}`);
