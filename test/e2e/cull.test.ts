@@ -153,7 +153,7 @@ describe.skipIf(!haveSingleuser)("built-in culling with the real jupyterhub-sing
     expect(await (await browsers.bob!.request("/hub/home")).text()).not.toContain("was stopped");
   });
 
-  it("the external culler's setup from docs/config.md works: a token with its scopes lists ready users and stops a server", async () => {
+  it("the external culler's setup from docs/config.md works: a token with its scopes lists ready users and stops a server; with admin:users it deletes a user", async () => {
     // `slicehub token` for an admin, which mints the culler's token with only the scopes its README lists.
     const admin = new Browser(hub.url);
     await admin.login("admin");
@@ -182,6 +182,18 @@ describe.skipIf(!haveSingleuser)("built-in culling with the real jupyterhub-sing
     // An admin's (or an external culler's) stop gives no reason on home.
     expect(serverRow("carol")).toMatchObject({ state: "stopped", stop_reason: null });
     expect(await (await browsers.carol!.request("/hub/home")).text()).not.toContain("was stopped");
+    // --cull-users: the same scopes plus admin:users delete a user.
+    const withUsers = await fetch(`${hub.url}/hub/api/users/admin/tokens`, {
+      method: "POST",
+      headers: { authorization: `token ${boot}`, "content-type": "application/json" },
+      body: JSON.stringify({ note: "idle culler, users too", scopes: ["list:users", "read:users:activity", "servers", "admin:users"] }),
+    });
+    expect(withUsers.status).toBe(201);
+    const usersToken = ((await withUsers.json()) as { token: string }).token;
+    stopTraffic = true;
+    await carolTraffic;
+    expect((await fetch(`${hub.url}/hub/api/users/carol`, { method: "DELETE", headers: { authorization: `token ${usersToken}` } })).status).toBe(204);
+    expect(serverRow("carol")).toBeUndefined();
   }, 60_000);
 
   it("a reload that turns culling off applies without a restart; starting again clears the message, an ordinary stop adds none", async () => {
