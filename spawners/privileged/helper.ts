@@ -2,10 +2,9 @@
 // unprivileged user. It answers a handful of typed requests (protocol.ts) and decides everything itself:
 // it re-reads the config to resolve profiles and limits, checks the user against the store and the account
 // rules, runs the root hooks, and builds every systemd-run argv. It never runs a command it was sent.
-import { chmodSync, chownSync, copyFileSync, lstatSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, chownSync, copyFileSync, lstatSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import net from "node:net";
 import { dirname, join } from "node:path";
-import { resolveClientSecret } from "../../auth/secret.js";
 import { loadConfigFile } from "../../src/config/load.js";
 import type { Config, SystemdSpawnerConfig } from "../../src/config/schema.js";
 import { log, type Logger } from "../../src/log.js";
@@ -244,9 +243,14 @@ export async function runHelper(configPath: string, opts: { listen?: boolean } =
       case "ssh-logins":
         return await sshLogins(req.cursor);
       case "oidc-secret": {
+        // Only a file can be root's alone: an inline secret needs a 0600 config the web unit could not read at
+        // all, and a systemd credential on the web unit is readable by it. No path comes from the message.
         const cfg = config();
         if (cfg.auth.kind !== "oidc") throw new Refused("auth.kind is not oidc");
-        return resolveClientSecret(cfg.auth, configPath);
+        if (!cfg.auth.client_secret_file) throw new Refused("auth.client_secret_file is not set");
+        const secret = readFileSync(cfg.auth.client_secret_file, "utf8").replace(/\r?\n$/, "");
+        if (!secret.trim()) throw new Refused(`${cfg.auth.client_secret_file} is empty`);
+        return secret;
       }
       case "tls-read": {
         // Only the files the config names (never a path from the message): the key may be root's alone.
