@@ -137,7 +137,9 @@ export function webUnitExtras(o: { configDir: string; stateDir: string; packageR
   else lines.push("CapabilityBoundingSet=", "AmbientCapabilities=");
   const stateDir = resolve(o.stateDir);
   if (stateDir !== "/var/lib/slicehub") lines.push(`ReadWritePaths=${unitPath(stateDir)}`);
-  const readOnly = [o.packageRoot ?? PACKAGE_ROOT, dirname(dirname(o.node ?? process.execPath)), resolve(o.configDir)].filter(underHome);
+  // The web process also reads tls.acme_webroot itself (the redirect listener serves certbot's tokens from it).
+  const webroot = (cfg as { tls?: { acme_webroot?: string } } | undefined)?.tls?.acme_webroot;
+  const readOnly = [o.packageRoot ?? PACKAGE_ROOT, dirname(dirname(o.node ?? process.execPath)), resolve(o.configDir), ...(webroot ? [resolve(webroot)] : [])].filter(underHome);
   // ProtectHome=yes makes the homes inaccessible; tmpfs makes them empty, so that these can be bound back.
   if (readOnly.length || underHome(stateDir)) lines.push("ProtectHome=tmpfs");
   for (const p of new Set(readOnly)) lines.push(`BindReadOnlyPaths=${unitPath(p)}`);
