@@ -124,8 +124,9 @@ describe.skipIf(skip !== undefined)("systemd spawner in a real systemd", () => {
       mkdirSync(join("/run/systemd/system", unitDir), { recursive: true });
       return body;
     };
-    await sh(["sh", "-c", `mkdir -p /run/systemd/system/slicehub.service.d /run/systemd/system/slicehub-server-.service.d /run/systemd/system/slicehub-.slice.d
+    await sh(["sh", "-c", `mkdir -p /run/systemd/system/slicehub.service.d /run/systemd/system/slicehub-helper.service.d /run/systemd/system/slicehub-server-.service.d /run/systemd/system/slicehub-.slice.d
 printf '[Service]\\nPrivateTmp=no\\nReadWritePaths=${dir}\\n' > /run/systemd/system/slicehub.service.d/test.conf
+printf '[Service]\\nPrivateTmp=no\\n' > /run/systemd/system/slicehub-helper.service.d/test.conf
 printf '[Service]\\nEnvironment=SLICEHUB_DROPIN=yes\\n' > /run/systemd/system/slicehub-server-.service.d/50-test.conf
 printf '[Slice]\\nTasksMax=4000\\n' > /run/systemd/system/slicehub-.slice.d/50-test.conf
 systemctl daemon-reload && systemctl start slicehub`]);
