@@ -298,6 +298,7 @@ export async function runDaemon(configPath: string | undefined): Promise<void> {
           else if (prev.ssh.enabled) void endSsh(db.allUsers().map((u) => u.name)).catch((err: unknown) => log.error("ending SSH sessions failed", { error: err }));
           void enforceAccess(next, db, lc, log, endSsh).catch((err: unknown) => log.error("applying access changes failed", { error: err }));
           culler.reconfigure();
+          void notify.status(`${statusLine()}; reloaded config`);
         },
         log,
       )

@@ -308,8 +308,15 @@ mkdir -p /run/sshd`]);
     const config = JSON.parse(await sh(["cat", join(etc, "config.json")])) as Record<string, unknown>;
     // No issuer is contacted before the first login, so an unreachable one is fine for starting.
     config.auth = { kind: "oidc", issuer: "http://127.0.0.1:9/", client_id: "slicehub-test", client_secret_file: secret, allowed_users: ["alice@example.org"] };
-    writeFileSync(join(etc, "config.json"), JSON.stringify(config, null, 2));
     const before = await mainPid();
+    // The running hub picks the edited file up by itself (an auth change applies at once) and says so.
+    writeFileSync(join(etc, "config.json"), JSON.stringify(config, null, 2));
+    let status = "";
+    for (let i = 0; i < 200 && !status.endsWith("reloaded config"); i++) {
+      status = (await show("slicehub.service", "StatusText")).StatusText ?? "";
+      if (!status.endsWith("reloaded config")) await sleep(100);
+    }
+    expect(status).toBe(`serving on ${url}, 2 servers running; reloaded config`);
     await sh(["systemctl", "restart", "slicehub"]);
     const s = await show("slicehub.service", "ActiveState", "StatusText", "MainPID");
     expect(s.MainPID).not.toBe(before);
