@@ -10,7 +10,7 @@ const FOLDERS = ["src", "main", "auth", "web", "proxy", "spawners"];
 
 /** Bottom first. The first rule whose pattern matches a file's path decides its layer. */
 const LAYERS: { name: string; files: RegExp }[] = [
-  { name: "core", files: /^src\/(config|store)\/|^src\/(names|log|scopes|time|secrets|negotiate|profiles|server-env|jupyterhub-env|package-root|privileges|singleuser-version|cgroups|sd-notify)\.ts$|^src\/ssh\/(keys|last-use|sshd)\.ts$/ },
+  { name: "core", files: /^src\/(config|store)\/|^src\/(names|log|scopes|time|secrets|negotiate|profiles|server-env|jupyterhub-env|package-root|privileges|singleuser-version|cgroups|sd-notify|forwarded|tls)\.ts$|^src\/ssh\/(keys|last-use|sshd)\.ts$/ },
   { name: "spawners", files: /^spawners\/|^src\/terminal\/(pty-session|frames|units|helper-side|backend)\.ts$/ },
   { name: "proxy", files: /^proxy\// },
   { name: "lifecycle", files: /^src\/(lifecycle|readiness|ports|cull)\.ts$/ },
