@@ -210,3 +210,30 @@ export function removeAccounts(made: (name: string) => boolean): void {
     }
   }
 }
+
+/**
+ * Debian's ssh.service inside the sandbox on 127.0.0.1:`port`, with private overlays on /etc/ssh, /etc/systemd
+ * and /usr/local (what install and the helper write stays in the sandbox). With `logind`, dbus and logind run
+ * first, so pam_systemd registers sshd's sessions as on a Debian host.
+ */
+export async function startSshd(sb: SystemdSandbox, o: { sshd: string; port: number; logind: boolean }): Promise<void> {
+  const units = [...(o.logind ? ["dbus.socket", "systemd-logind.service"] : []), "systemd-user-sessions.service", "ssh.service"];
+  const r = await sb.exec(
+    [
+      "sh",
+      "-c",
+      `set -e
+for d in /etc/ssh /etc/systemd /usr/local; do
+  k=$(echo $d | tr / _); mkdir -p /run/overlay/$k/upper /run/overlay/$k/work
+  mount -t overlay overlay -o lowerdir=$d,upperdir=/run/overlay/$k/upper,workdir=/run/overlay/$k/work $d
+done
+ssh-keygen -A >/dev/null
+mkdir -p /run/systemd/system/ssh.service.d
+printf '[Service]\\nExecStart=\\nExecStart=${o.sshd} -D -p ${o.port} -o ListenAddress=127.0.0.1\\n' > /run/systemd/system/ssh.service.d/test.conf
+systemctl daemon-reload
+systemctl start ${units.join(" ")}`,
+    ],
+    { timeoutMs: 60_000 },
+  );
+  if (r.code !== 0) throw new Error(`starting sshd in the sandbox failed (${r.code}): ${r.stderr}${r.stdout}`);
+}

@@ -17,7 +17,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { freePort } from "../../src/ports.js";
 import { Browser, CLI, ROOT, SINGLEUSER } from "../e2e/harness.js";
-import { removeAccounts, startHubService, SystemdSandbox } from "./sandbox.js";
+import { removeAccounts, startHubService, startSshd, SystemdSandbox } from "./sandbox.js";
 
 const SSHD = "/usr/sbin/sshd";
 const SSH = "/usr/bin/ssh";
@@ -98,16 +98,7 @@ describe.skipIf(skip !== undefined)("slicehub uninstall in a real systemd", () =
     sb = await SystemdSandbox.boot({ keep: [ROOT] });
     url = `http://127.0.0.1:${await freePort()}`;
     sshPort = await freePort();
-    await sh(["sh", "-c", `set -e
-for d in /etc/ssh /etc/systemd /usr/local; do
-  k=$(echo $d | tr / _); mkdir -p /run/overlay/$k/upper /run/overlay/$k/work
-  mount -t overlay overlay -o lowerdir=$d,upperdir=/run/overlay/$k/upper,workdir=/run/overlay/$k/work $d
-done
-ssh-keygen -A >/dev/null
-mkdir -p /run/systemd/system/ssh.service.d
-printf '[Service]\\nExecStart=\\nExecStart=${SSHD} -D -p ${sshPort} -o ListenAddress=127.0.0.1\\n' > /run/systemd/system/ssh.service.d/test.conf
-systemctl daemon-reload
-systemctl start systemd-user-sessions.service ssh.service`]);
+    await startSshd(sb, { sshd: SSHD, port: sshPort, logind: false });
     for (const user of ["root", OUTSIDER, SQUATTER, ALICE]) before[user] = await sshdT(user);
 
     const installArgs = [process.execPath, CLI, "install", "--config-dir", etc, "--unit-dir", "/run/systemd/system", "--user", SERVICE_USER, "--state-dir", join(dir, "state")];
