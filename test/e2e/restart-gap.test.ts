@@ -114,7 +114,8 @@ describe("a hub killed between launching a server and storing its state", () => 
 
 describe("a restarted hub with a half-started server that ignores SIGTERM", () => {
   it("answers before that server is stopped, says stopping meanwhile, then stopped", async () => {
-    const stopTimeoutS = 5;
+    // Long enough that "answered while the server still runs" holds on a loaded machine too.
+    const stopTimeoutS = 15;
     const hub = await startHub(stopTimeoutS);
     const token = tokenFor(hub, "hang");
     const api = (path: string, init: RequestInit = {}) => fetch(`${hub.url}${path}`, { ...init, headers: { authorization: `token ${token}` } });
@@ -127,12 +128,10 @@ describe("a restarted hub with a half-started server that ignores SIGTERM", () =
     abort.abort();
     await killHub(hub);
 
-    const t0 = Date.now();
     await hub.launch(); // returns at the first 200 from GET /hub/api
-    const answeredMs = Date.now() - t0;
-    // Answered while the server still runs: stopping it takes stop_timeout_s (it ignores SIGTERM).
+    // Answered while the server still runs: stopping it takes stop_timeout_s (it ignores SIGTERM). No wall-time
+    // bound here (a loaded machine made one flaky): the server's process and the API's answer say it.
     expect(serverProcesses(hub.port, "hang")).toHaveLength(1);
-    expect(answeredMs).toBeLessThan(stopTimeoutS * 1000);
     const during = (await (await api("/hub/api/users/hang")).json()) as { pending: unknown; servers: Record<string, { pending: unknown; ready: boolean }> };
     expect(during.pending).toBe("stop");
     expect(during.servers[""]).toMatchObject({ pending: "stop", ready: false });
@@ -142,7 +141,7 @@ describe("a restarted hub with a half-started server that ignores SIGTERM", () =
     expect(refused.status).toBe(400);
     expect(((await refused.json()) as { message: string }).message).toMatch(/still stopping/);
 
-    await hub.waitForLog(/server not adopted, marked stopped/, 20_000);
+    await hub.waitForLog(/server not adopted, marked stopped/, 40_000);
     await until("the server to be gone", () => serverProcesses(hub.port, "hang").length === 0, 10_000);
     const after = (await (await api("/hub/api/users/hang")).json()) as { pending: unknown; servers: object };
     expect(after.pending).toBeNull();
