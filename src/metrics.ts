@@ -9,7 +9,6 @@
 // Who may scrape: a token (or session) with the scope read:metrics, which admins hold (JupyterHub 5's scope and
 // its default authenticate_prometheus=True); or, without a token, a client in metrics.allowed_addresses (the TCP
 // peer, or the client a trusted proxy names).
-import { BlockList, isIP } from "node:net";
 import { Hono, type Context } from "hono";
 import type { Hub, HubEnv } from "./hub/context.js";
 import type { Logger } from "./log.js";
@@ -17,7 +16,7 @@ import type { LifecycleMetrics } from "./lifecycle.js";
 import { hasScope } from "./scopes.js";
 import type { Store } from "./store/store.js";
 import type { UsageSnapshot } from "./cgroups.js";
-import { forwardedView, trustCheck } from "./forwarded.js";
+import { forwardedView, trustCheck, type TrustCheck } from "./forwarded.js";
 
 /** The status label of jupyterhub_server_spawn_duration_seconds (JupyterHub's ServerSpawnStatus). */
 export type SpawnStatus = "success" | "failure" | "already-pending" | "throttled" | "too-many-users";
@@ -310,37 +309,17 @@ export class HubMetrics implements LifecycleMetrics {
 
 // ------------------------------------------------------------------------------------------------ access
 
-/** An address or CIDR block as net.BlockList takes it; undefined when it is neither. */
-export function parseCidr(s: string): { address: string; prefix: number; family: "ipv4" | "ipv6" } | undefined {
-  const slash = s.indexOf("/");
-  const address = slash < 0 ? s : s.slice(0, slash);
-  const v = isIP(address);
-  if (v === 0) return undefined;
-  const max = v === 4 ? 32 : 128;
-  if (slash < 0) return { address, prefix: max, family: v === 4 ? "ipv4" : "ipv6" };
-  const p = s.slice(slash + 1);
-  if (!/^\d{1,3}$/.test(p) || Number(p) > max) return undefined;
-  return { address, prefix: Number(p), family: v === 4 ? "ipv4" : "ipv6" };
-}
+const lists = new WeakMap<readonly string[], TrustCheck>();
 
-const lists = new WeakMap<readonly string[], BlockList>();
-
-/** Is this peer address in the list? An IPv4-mapped IPv6 peer (::ffff:10.0.0.1) counts as its IPv4 address. */
+/**
+ * Is this peer address in the list? The same matcher as trusted_proxies' (src/forwarded.ts): an IPv4-mapped IPv6
+ * peer (::ffff:10.0.0.1) counts as its IPv4 address. One per allowed_addresses array (it changes on a reload).
+ */
 export function addressAllowed(allowed: readonly string[], peer: string | undefined): boolean {
-  if (!peer || allowed.length === 0) return false;
-  let list = lists.get(allowed);
-  if (!list) {
-    list = new BlockList();
-    for (const entry of allowed) {
-      const c = parseCidr(entry);
-      if (c) list.addSubnet(c.address, c.prefix, c.family);
-    }
-    lists.set(allowed, list);
-  }
-  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(peer);
-  const address = mapped ? mapped[1]! : peer;
-  const family = isIP(address);
-  return family !== 0 && list.check(address, family === 4 ? "ipv4" : "ipv6");
+  if (!peer) return false;
+  let check = lists.get(allowed);
+  if (!check) lists.set(allowed, (check = trustCheck(allowed)));
+  return check(peer);
 }
 
 /**

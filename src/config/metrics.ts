@@ -1,24 +1,13 @@
 // The `metrics` block of the config: /hub/metrics (src/metrics.ts). Its own file so the config loader does not
 // pull in the metrics code.
-import { isIP } from "node:net";
 import { z } from "zod";
-
-/** An IP address, or a CIDR block like 10.0.0.0/8 or fd00::/8. */
-export function isAddressOrBlock(s: string): boolean {
-  const slash = s.indexOf("/");
-  const address = slash < 0 ? s : s.slice(0, slash);
-  const v = isIP(address);
-  if (v === 0) return false;
-  if (slash < 0) return true;
-  const p = s.slice(slash + 1);
-  return /^\d{1,3}$/.test(p) && Number(p) <= (v === 4 ? 32 : 128);
-}
+import { parseAddressOrBlock } from "./https.js";
 
 export const MetricsSchema = z
   .strictObject({
     enabled: z.boolean().default(true).describe("Serve /hub/metrics (Prometheus text format). Off: it is a 404."),
     allowed_addresses: z
-      .array(z.string().max(64).refine(isAddressOrBlock, 'not an IP address or CIDR block (e.g. "127.0.0.1", "10.0.0.0/8", "::1")'))
+      .array(z.string().max(64).refine((s) => parseAddressOrBlock(s) !== undefined, 'not an IP address or CIDR block (e.g. "127.0.0.1", "10.0.0.0/8", "::1")'))
       .max(1000)
       .default([])
       .describe(
