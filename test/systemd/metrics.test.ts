@@ -28,11 +28,7 @@ describe.skipIf(skip !== undefined)("metrics under the systemd spawner", () => {
   let url: string;
   let token = "";
 
-  const sh = async (argv: string[]) => {
-    const r = await sb.exec(argv, { timeoutMs: 60_000 });
-    if (r.code !== 0) throw new Error(`${argv.join(" ")} failed (${r.code}): ${r.stderr}${r.stdout}`);
-    return r.stdout;
-  };
+  const sh = (argv: string[], what?: string) => sb.run(argv, { what });
   const journal = () => sb.exec(["journalctl", "-u", "slicehub", "--no-pager", "-n", "200", "-o", "cat"]).then((r) => r.stdout);
   const scrape = async () => {
     const r = await fetch(`${url}/hub/metrics`, { headers: { authorization: `Bearer ${token}` } });

@@ -128,6 +128,19 @@ export class SystemdSandbox {
     });
   }
 
+  /** Runs a command in the sandbox and returns its stdout; a non-zero exit throws with its output. */
+  async run(argv: readonly string[], opts: { what?: string; timeoutMs?: number } = {}): Promise<string> {
+    const r = await this.exec(argv, { timeoutMs: opts.timeoutMs ?? 60_000 });
+    if (r.code !== 0) throw new Error(`${opts.what ?? argv.join(" ")} failed (${r.code}): ${r.stderr}${r.stdout}`);
+    return r.stdout;
+  }
+
+  /** `systemctl show UNIT -p P…` as an object of property → value. */
+  async show(unit: string, ...props: string[]): Promise<Record<string, string>> {
+    const out = await this.run(["systemctl", "show", unit, ...props.flatMap((p) => ["-p", p])]);
+    return Object.fromEntries(out.trim().split("\n").map((l) => [l.slice(0, l.indexOf("=")), l.slice(l.indexOf("=") + 1)]));
+  }
+
   spawn(argv: readonly string[], opts: SpawnOptions = {}): ChildProcess {
     return spawn(this.prefix[0]!, [...this.prefix.slice(1), ...argv], opts);
   }

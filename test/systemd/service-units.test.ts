@@ -55,15 +55,8 @@ describe.skipIf(skip !== undefined)("slicehub.service and slicehub-helper.servic
   let url: string;
   let alice: Browser;
 
-  const sh = async (argv: string[]) => {
-    const r = await sb.exec(argv, { timeoutMs: 60_000 });
-    if (r.code !== 0) throw new Error(`${argv.join(" ")} failed (${r.code}): ${r.stderr}${r.stdout}`);
-    return r.stdout;
-  };
-  const show = async (unit: string, ...props: string[]) => {
-    const out = await sh(["systemctl", "show", unit, ...props.flatMap((p) => ["-p", p])]);
-    return Object.fromEntries(out.trim().split("\n").map((l) => [l.slice(0, l.indexOf("=")), l.slice(l.indexOf("=") + 1)]));
-  };
+  const sh = (argv: string[], what?: string) => sb.run(argv, { what });
+  const show = (unit: string, ...props: string[]) => sb.show(unit, ...props);
   const journal = (unit = "slicehub") => sb.exec(["journalctl", "-u", unit, "--no-pager", "-n", "300", "-o", "cat"]).then((r) => r.stdout);
   const uidOf = (account: string) => Number(execFileSync("id", ["-u", account]).toString().trim());
   const statusOf = async (pid: string) => sh(["cat", `/proc/${pid}/status`]);

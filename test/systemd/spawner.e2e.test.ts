@@ -26,15 +26,8 @@ describe.skipIf(skip !== undefined)("systemd spawner in a real systemd", () => {
   let url: string;
   let alice: Browser;
 
-  const sh = async (argv: string[], what = argv.join(" ")) => {
-    const r = await sb.exec(argv, { timeoutMs: 60_000 });
-    if (r.code !== 0) throw new Error(`${what} failed (${r.code}): ${r.stderr}${r.stdout}`);
-    return r.stdout;
-  };
-  const show = async (unit: string, ...props: string[]) => {
-    const out = await sh(["systemctl", "show", unit, ...props.flatMap((p) => ["-p", p])]);
-    return Object.fromEntries(out.trim().split("\n").map((l) => [l.slice(0, l.indexOf("=")), l.slice(l.indexOf("=") + 1)]));
-  };
+  const sh = (argv: string[], what?: string) => sb.run(argv, { what });
+  const show = (unit: string, ...props: string[]) => sb.show(unit, ...props);
   const journal = () => sb.exec(["journalctl", "-u", "slicehub", "--no-pager", "-n", "200", "-o", "cat"]).then((r) => r.stdout);
   const uidOf = (account: string) => Number(execFileSync("id", ["-u", account]).toString().trim());
   const statusUid = async (pid: string) => Number(/^Uid:\s+(\d+)/m.exec(await sh(["cat", `/proc/${pid}/status`]))?.[1]);

@@ -51,11 +51,7 @@ describe.skipIf(skip !== undefined)("SSH with the host's OpenSSH in a real syste
   let installArgs: string[];
   const clients = new Set<ChildProcess>();
 
-  const sh = async (argv: string[], what = argv.join(" ")) => {
-    const r = await sb.exec(argv, { timeoutMs: 60_000 });
-    if (r.code !== 0) throw new Error(`${what} failed (${r.code}): ${r.stderr}${r.stdout}`);
-    return r.stdout;
-  };
+  const sh = (argv: string[], what?: string) => sb.run(argv, { what });
   const journal = (unit = "slicehub") => sb.exec(["journalctl", "-u", unit, "--no-pager", "-n", "60", "-o", "cat"]).then((r) => r.stdout);
   const uidOf = (account: string) => Number(execFileSync("id", ["-u", account]).toString().trim());
   const key = (name: string) => join(dir, `key-${name}`);
@@ -123,10 +119,7 @@ describe.skipIf(skip !== undefined)("SSH with the host's OpenSSH in a real syste
     return page;
   }
 
-  const show = async (unit: string, ...props: string[]) => {
-    const out = await sh(["systemctl", "show", unit, ...props.flatMap((p) => ["-p", p])]);
-    return Object.fromEntries(out.trim().split("\n").map((l) => [l.slice(0, l.indexOf("=")), l.slice(l.indexOf("=") + 1)]));
-  };
+  const show = (unit: string, ...props: string[]) => sb.show(unit, ...props);
   const sshdT = (user: string) => sh([SSHD, "-T", "-C", `user=${user},host=client.example.org,addr=192.0.2.7`]);
 
   async function addKey(b: Browser, keyName: string): Promise<void> {

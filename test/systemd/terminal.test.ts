@@ -29,15 +29,8 @@ describe.skipIf(skip !== undefined)("browser terminal under the systemd spawner"
   let root: Browser;
   const conns: TermConn[] = [];
 
-  const sh = async (argv: string[]) => {
-    const r = await sb.exec(argv, { timeoutMs: 60_000 });
-    if (r.code !== 0) throw new Error(`${argv.join(" ")} failed (${r.code}): ${r.stderr}${r.stdout}`);
-    return r.stdout;
-  };
-  const show = async (unit: string, ...props: string[]) => {
-    const out = await sh(["systemctl", "show", unit, ...props.flatMap((p) => ["-p", p])]);
-    return Object.fromEntries(out.trim().split("\n").map((l) => [l.slice(0, l.indexOf("=")), l.slice(l.indexOf("=") + 1)]));
-  };
+  const sh = (argv: string[], what?: string) => sb.run(argv, { what });
+  const show = (unit: string, ...props: string[]) => sb.show(unit, ...props);
   const journal = () => sb.exec(["journalctl", "-u", "slicehub", "--no-pager", "-n", "200", "-o", "cat"]).then((r) => r.stdout);
   const terminalUnits = async () => (await sh(["systemctl", "list-units", "--plain", "--no-legend", "--all", "slicehub-terminal-*.service"])).split("\n").map((l) => l.split(/\s+/)[0]).filter(Boolean);
 

@@ -41,11 +41,7 @@ describe.skipIf(skip !== undefined)("https with root-only key files under system
   let ca: TestCa;
   let live: LiveDir;
 
-  const sh = async (argv: string[]) => {
-    const r = await sb.exec(argv, { timeoutMs: 60_000 });
-    if (r.code !== 0) throw new Error(`${argv.join(" ")} failed (${r.code}): ${r.stderr}${r.stdout}`);
-    return r.stdout;
-  };
+  const sh = (argv: string[], what?: string) => sb.run(argv, { what });
   // This sandbox's units only, by invocation: the journal files are the host's, shared with other sandboxes.
   const journal = async () => {
     const ids: string[] = [];

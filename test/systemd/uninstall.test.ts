@@ -45,15 +45,8 @@ describe.skipIf(skip !== undefined)("slicehub uninstall in a real systemd", () =
   let aliceHome = "";
   let alice: Browser;
 
-  const sh = async (argv: string[], what = argv.join(" ")) => {
-    const r = await sb.exec(argv, { timeoutMs: 120_000 });
-    if (r.code !== 0) throw new Error(`${what} failed (${r.code}): ${r.stderr}${r.stdout}`);
-    return r.stdout;
-  };
-  const show = async (unit: string, ...props: string[]) => {
-    const out = await sh(["systemctl", "show", unit, ...props.flatMap((p) => ["-p", p])]);
-    return Object.fromEntries(out.trim().split("\n").map((l) => [l.slice(0, l.indexOf("=")), l.slice(l.indexOf("=") + 1)]));
-  };
+  const sh = (argv: string[], what?: string) => sb.run(argv, { what, timeoutMs: 120_000 });
+  const show = (unit: string, ...props: string[]) => sb.show(unit, ...props);
   const journal = () => sb.exec(["journalctl", "-u", "slicehub", "-u", "slicehub-helper", "--no-pager", "-n", "80", "-o", "cat"]).then((r) => r.stdout);
   const sshdT = (user: string) => sh([SSHD, "-T", "-C", `user=${user},host=client.example.org,addr=192.0.2.7`]);
   const exists = (account: string) => {
