@@ -17,7 +17,7 @@ const LAYERS: { name: string; files: RegExp }[] = [
   { name: "hub", files: /^src\/hub\/|^src\/metrics\.ts$|^src\/terminal\/(manager|upgrade)\.ts$|^src\/ssh\/sessions\.ts$/ },
   { name: "auth", files: /^auth\// },
   { name: "web", files: /^web\// },
-  { name: "composition root", files: /^main\// },
+  { name: "composition root", files: /^main\/|^src\/z2jh\/|^src\/import\// },
 ];
 
 /** Layers that sit side by side: neither may import the other. */
