@@ -50,19 +50,21 @@ export function decideAccess(cfg: OidcAuthConfig, claims: IdTokenClaims): Access
 export function decideLogin(cfg: OidcAuthConfig, claims: IdTokenClaims): Decision {
   const access = decideAccess(cfg, claims);
   if (!access.ok) return access;
-  const raw =
-    cfg.username === "email_local"
-      ? access.email.slice(0, access.email.lastIndexOf("@"))
-      : cfg.username === "email"
-        ? // "@" is not allowed in names; "-at-" keeps the whole email readable ("ada-at-example.org").
-          access.email.replace(/@(?=[^@]*$)/, "-at-")
-        : claims[cfg.username.claim];
-  const username = typeof raw === "string" ? normaliseUserName(raw) : undefined;
+  const rule = cfg.username;
+  const raw = typeof rule === "string" ? access.email : claims[rule.claim];
+  const username = typeof raw !== "string" ? undefined : typeof rule === "string" ? userNameForEmail(rule, raw) : normaliseUserName(raw);
   if (!username) {
     const source = typeof cfg.username === "string" ? cfg.username : `claim "${cfg.username.claim}"`;
     return refuse("bad_username", `${access.email}: no valid user name can be made from ${source}`);
   }
   return { ...access, username };
+}
+
+/** The hub user name an email gets under auth.username "email_local" or "email" (undefined: none can be made). */
+export function userNameForEmail(rule: "email_local" | "email", email: string): string | undefined {
+  const e = email.toLowerCase();
+  // "@" is not allowed in names; "-at-" keeps the whole email readable ("ada-at-example.org").
+  return normaliseUserName(rule === "email_local" ? e.slice(0, e.lastIndexOf("@")) : e.replace(/@(?=[^@]*$)/, "-at-"));
 }
 
 /**
@@ -87,20 +89,52 @@ function refuse(reason: RefusalReason, message: string): Refusal {
 
 export type Resolution = { ok: true; name: string; user: UserRow | undefined } | { ok: false; reason: "subject_collision"; message: string };
 
+/** Google's consumer mail domains: Google itself owns every address in them. */
+const GOOGLE_MAIL = new Set(["gmail.com", "googlemail.com"]);
+
+/**
+ * The email a login proves, for taking a user `slicehub import jupyterhub` made, or undefined. It must be a
+ * verified email (strictly the boolean). From Google, only an address Google vouches for: a Gmail address, or
+ * any address of a Workspace account (`hd` present: the Workspace's admin owns its domains). A consumer Google
+ * account with an outside address (no `hd`) only proves the mailbox once received a message: a former
+ * member of a domain can make one with their old address, so it never takes an imported user.
+ */
+export function bindingEmail(claims: Pick<IdTokenClaims, "iss" | "email" | "email_verified" | "hd">): string | undefined {
+  if (claims.email_verified !== true || typeof claims.email !== "string" || !/^[^@\s]+@[^@\s]+$/.test(claims.email)) return undefined;
+  const email = claims.email.toLowerCase();
+  if (GOOGLE_ISSUERS.has(claims.iss)) {
+    const domain = email.slice(email.lastIndexOf("@") + 1);
+    if (!GOOGLE_MAIL.has(domain) && (typeof claims.hd !== "string" || claims.hd === "")) return undefined;
+  }
+  return email;
+}
+
 /**
  * Which hub user an (issuer, subject) logs in as. A known subject keeps the user it was first linked to, even
- * if the username rule would now give another name. A new subject gets `username` only if nobody has it:
- * a name already linked to another identity is a different person (collisions are refused, never merged),
- * and a name with no identity (made through the API or the dev login) is refused too, because nothing proves
- * the person logging in is the one it was made for. `user` is the existing row, undefined for a new user.
+ * if the username rule would now give another name. A new subject whose verified email (bindingEmail) is the
+ * one `slicehub import jupyterhub` recorded for a user no one has logged in as yet gets that user: the import's
+ * promise that this person is that JupyterHub user. Otherwise it gets `username` only if nobody has it: a name
+ * already linked to another identity is a different person (collisions are refused, never merged), and a name
+ * with no identity (made through the API, the dev login or an import for another email) is refused too,
+ * because nothing proves the person logging in is the one it was made for. `user` is the existing row,
+ * undefined for a new user. `claims` are the ID token's (without them no imported user is taken).
  */
-export function resolveIdentity(store: Store, issuer: string, subject: string, username: string): Resolution {
+export function resolveIdentity(
+  store: Store,
+  issuer: string,
+  subject: string,
+  username: string,
+  claims?: { readonly [claim: string]: unknown },
+): Resolution {
   const known = store.getIdentity(issuer, subject);
   if (known) {
     // The identity row is deleted with its user (ON DELETE CASCADE), so its user exists.
     const user = store.getUserById(known.user_id)!;
     return { ok: true, name: user.name, user };
   }
+  const email = claims ? bindingEmail({ iss: issuer, email: claims.email, email_verified: claims.email_verified, hd: claims.hd }) : undefined;
+  const imported = email ? store.importedUserAwaiting(email) : undefined;
+  if (imported) return { ok: true, name: imported.name, user: imported };
   const taken = store.getUser(username);
   if (!taken) {
     // A user the culler deleted keeps their name for their own identity (their Unix account and home remain).
@@ -115,11 +149,19 @@ export function resolveIdentity(store: Store, issuer: string, subject: string, u
     return { ok: true, name: username, user: undefined };
   }
   const other = store.getIdentityOfUser(taken.id);
+  const importedAs = other ? undefined : store.getImportedUser(taken.id);
+  const loginEmail = typeof claims?.email === "string" ? claims.email.toLowerCase() : undefined;
   return {
     ok: false,
     reason: "subject_collision",
     message: other
       ? `user name ${username} already belongs to another account at ${other.issuer === issuer ? "the provider" : other.issuer}`
-      : `user name ${username} already exists without a login identity (made through the API or the dev login); an admin can delete that user to let this account have the name`,
+      : importedAs
+        ? importedAs.email === null
+          ? `user name ${username} was imported from ${importedAs.source} (${importedAs.source_name}) without an email to bind a login to; an admin can run the import again with --email-domain, or delete that user`
+          : importedAs.email === loginEmail
+            ? `user name ${username} was imported for ${loginEmail}, but this login does not prove that address (${issuer} must send email_verified true${GOOGLE_ISSUERS.has(issuer) ? ", from a Gmail or Google Workspace account" : ""})`
+            : `user name ${username} was imported from ${importedAs.source} for another email address; it is kept for that person`
+        : `user name ${username} already exists without a login identity (made through the API or the dev login); an admin can delete that user to let this account have the name`,
   };
 }

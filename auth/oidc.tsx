@@ -254,7 +254,7 @@ export function oidcHandlers(hub: Hub, clientSecret: string | undefined, pages: 
       if (!decision.ok) return refuse(c, decision.reason, { email: claims.email, why: decision.message });
 
       const outcome = store.transaction((): { ok: true; user: UserRow } | { ok: false; reason: LoginError; message: string } => {
-        const resolved = resolveIdentity(store, claims.iss, claims.sub, decision.username);
+        const resolved = resolveIdentity(store, claims.iss, claims.sub, decision.username, claims);
         if (!resolved.ok) return resolved;
         if (resolved.user?.blocked) return { ok: false, reason: "blocked", message: `${resolved.name} is blocked by an admin` };
         // Admin rights follow the config both ways, so set them on every login.

@@ -21,6 +21,10 @@ Usage:
   slicehub backup FILE [--config FILE]  copy the hub's database to FILE, also while the hub runs
   slicehub restore FILE [--config FILE] put a backup in place of the database (the hub must be stopped)
   slicehub doctor [--config FILE]       check this host and the config; says how to fix each problem
+  slicehub import jupyterhub SQLITE_FILE [--config FILE] [--dry-run]
+                                        take users, admins, groups and named servers from a JupyterHub database
+  slicehub export z2jh [--config FILE] [-o FILE]
+                                        write Helm values for Zero to JupyterHub (Kubernetes) from the config
   slicehub help COMMAND                 help for one command
 
 Options:
@@ -116,6 +120,36 @@ Options:
   --timeout SECONDS     how long each network check may take (default 5)
   -h, --help            show this help
 `,
+  import: `Usage: slicehub import jupyterhub SQLITE_FILE [--config FILE] [--dry-run] [--email-domain DOMAIN] [--json]
+
+Takes users, admins, groups and named servers from a JupyterHub 3.x, 4.x or 5.x database (jupyterhub.sqlite)
+into this hub's store (state_dir/slicehub.sqlite). SQLITE_FILE is opened read-only and never changed; JupyterHub
+may run meanwhile (it is read in one transaction). Run it with --dry-run first: it prints, user by user, what
+it would do (create, update, unchanged or skip, and why), and changes nothing.
+
+  users          named as the first OIDC login names them (auth.username applied to the email: a JupyterHub
+                 name that is an email, or NAME@DOMAIN with --email-domain); invalid or colliding names are
+                 skipped with the reason, never merged. The first login with that verified email (a Gmail or
+                 Workspace account with Google) takes the imported user; nobody else's login can.
+  admins         the admin flag; the hub sets admin rights from auth.admin_users at login, so add them there
+  groups         written into each user's note ("Imported from JupyterHub 3.x on …; groups: lab"), shown on
+                 the admin page and in the REST API's user model
+  named servers  stopped, with their last activity; names slicehub refuses are skipped with the reason
+NOT carried: API tokens (JupyterHub keeps only hashes; the output counts them), passwords, auth_state, spawner
+state and user_options, roles other than admin, services, shares. The config is never edited: the output ends
+with the JSON to merge into it (auth.admin_users, auth.allowed_users, groups).
+
+The real run prints the same plan, then does it in ONE transaction (nothing half-written), also while the hub
+runs. Running it again changes nothing and says so. A user that exists already keeps its login identity and
+tokens; one made through the API or the dev login is not taken over. Guide: docs/coming-from-jupyterhub.md.
+
+Options:
+  -c, --config FILE        the hub's config (default /etc/slicehub/config.json)
+  --dry-run                print the plan, change nothing
+  --email-domain DOMAIN    JupyterHub names that are not emails are the local part of an address at DOMAIN
+  --json                   print the plan as one JSON object
+  -h, --help               show this help
+`,
   uninstall: `Usage: slicehub uninstall [--config FILE] [--unit-dir DIR] [--dry-run] [--yes]
                           [--remove-homes] [--remove-data] [--remove-config]
 
@@ -179,6 +213,44 @@ others stopped, and stops servers it does not know.
 Options:
   -c, --config FILE   the config whose state_dir holds the database (default: embedded default)
   -h, --help          show this help
+`,
+  export: `Usage: slicehub export z2jh [--config FILE] [-o FILE] [--force] [--image NAME[:TAG]] [options]
+
+Writes Helm values for the Zero to JupyterHub chart 4.4.0 (JupyterHub 5.5.0) that reproduce this hub as far
+as the chart can: OIDC login through OAuthenticator (Google, or any issuer through GenericOAuthenticator) with
+the same allowed, admin and blocked users and domains and the same user names; profiles as KubeSpawner's
+profileList with memory/CPU limits and guarantees; the command, default URL and environment; named servers;
+idle culling; a PVC per user for homes; HTTPS. Settings with no equivalent (root hooks, systemd hardening,
+per-user slices, SSH, ...) are listed in a comment block at the top, each with what to do instead. The header
+has the exact helm command and what to do before it (the Secret, the image, DNS, copying homes).
+
+The OAuth client secret is never written: the values refer to a Kubernetes Secret (OAUTH_CLIENT_SECRET) and
+the header prints the kubectl command that makes it from the secret's file. The development login is refused
+(it has no password) unless --allow-dev. For another issuer than Google its discovery document is read
+(<issuer>/.well-known/openid-configuration) for the endpoints; --offline writes guesses marked "CHECK".
+Without -o the values go to stdout; with -o to FILE (mode 0600) through a temporary file, so FILE is whole or
+absent, and never replacing an existing FILE without --force. Warnings and progress go to stderr. Exit status:
+0 written, 1 nothing written (an invalid config, dev login, FILE exists, ...), 2 a usage error.
+Guide and the full mapping: docs/growing-past-one-host.md.
+
+Options:
+  -c, --config FILE              the config (default /etc/slicehub/config.json)
+  -o, --output FILE              write the values to FILE instead of stdout
+  --force                        replace FILE if it exists
+  --image NAME[:TAG]             the image of users' servers; without it, asked on a terminal, else
+                                 quay.io/jupyter/scipy-notebook:latest (pin a dated tag)
+  --storage-capacity SIZE        each user's home volume (default 10Gi)
+  --storage-class NAME           the StorageClass of home volumes (default: the cluster's default)
+  --memory-guarantee-ratio R     memory reserved per server = profile limit × R (0 < R <= 1; default 1)
+  --cpu-guarantee-ratio R        CPU reserved per server = profile limit × R (0 < R <= 1; default 0.1)
+  --letsencrypt-email EMAIL      HTTPS through the chart with Let's Encrypt for public_url's host
+  --namespace NAME               Kubernetes namespace in the commands (default jupyterhub)
+  --release NAME                 Helm release name (default jupyterhub)
+  --secret-name NAME             Secret holding the OAuth client secret (default slicehub-oauth)
+  --offline                      do not read the issuer's discovery document
+  --timeout SECONDS              how long reading it may take (default 5)
+  --allow-dev                    export a dev-login config with JupyterHub's dummy authenticator (tests only)
+  -h, --help                     show this help
 `,
   token: `Usage: slicehub token USER [--config FILE] [--note TEXT] [--expires-in SECONDS] [--scopes LIST] [--create]
 
@@ -362,6 +434,83 @@ async function main(argv: string[]): Promise<void> {
       process.exitCode = status;
       return;
     }
+    case "export": {
+      const { values, positionals } = parse(command, rest, {
+        config: { type: "string", short: "c" },
+        output: { type: "string", short: "o" },
+        force: { type: "boolean" },
+        image: { type: "string" },
+        "storage-capacity": { type: "string" },
+        "storage-class": { type: "string" },
+        "memory-guarantee-ratio": { type: "string" },
+        "cpu-guarantee-ratio": { type: "string" },
+        "letsencrypt-email": { type: "string" },
+        namespace: { type: "string" },
+        release: { type: "string" },
+        "secret-name": { type: "string" },
+        offline: { type: "boolean" },
+        timeout: { type: "string" },
+        "allow-dev": { type: "boolean" },
+      });
+      if (values.help) return void process.stdout.write(HELP.export!);
+      if (positionals[0] !== "z2jh" || positionals.length !== 1) fail('export takes one target: "z2jh" (slicehub export z2jh)', command);
+      const str = (k: string) => values[k] as string | undefined;
+      const ratio = (k: string, def: number) => {
+        const r = str(k) === undefined ? def : Number(str(k));
+        if (!Number.isFinite(r) || r <= 0 || r > 1) fail(`--${k} takes a number above 0 and at most 1`, command);
+        return r;
+      };
+      const capacity = str("storage-capacity") ?? "10Gi";
+      if (!/^\d+(\.\d+)?(Ki|Mi|Gi|Ti|Pi|k|M|G|T|P)?$/.test(capacity)) fail("--storage-capacity takes a Kubernetes quantity like 10Gi", command);
+      const k8sName = (k: string, def: string) => {
+        const v = str(k) ?? def;
+        if (!/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/.test(v)) fail(`--${k}: not a Kubernetes name (lower-case letters, digits, '-')`, command);
+        return v;
+      };
+      const storageClass = str("storage-class");
+      if (storageClass !== undefined && !/^[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?$/.test(storageClass)) fail("--storage-class: not a StorageClass name", command);
+      const email = str("letsencrypt-email");
+      if (email !== undefined && !/^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(email)) fail("--letsencrypt-email: not an email address", command);
+      const timeout = str("timeout") === undefined ? 5 : Number(str("timeout"));
+      if (!Number.isFinite(timeout) || timeout <= 0 || timeout > 120) fail("--timeout takes a number of seconds (at most 120)", command);
+      const { runExport } = await import("./export-z2jh.js");
+      const tty = process.stdin.isTTY === true && process.stderr.isTTY === true;
+      process.exitCode = await runExport(
+        {
+          config: str("config") ?? "/etc/slicehub/config.json",
+          output: str("output"),
+          force: values.force === true,
+          image: str("image"),
+          storageCapacity: capacity,
+          storageClass,
+          memoryGuaranteeRatio: ratio("memory-guarantee-ratio", 1),
+          cpuGuaranteeRatio: ratio("cpu-guarantee-ratio", 0.1),
+          letsencryptEmail: email,
+          namespace: k8sName("namespace", "jupyterhub"),
+          release: k8sName("release", "jupyterhub"),
+          secretName: k8sName("secret-name", "slicehub-oauth"),
+          offline: values.offline === true,
+          timeoutMs: Math.round(timeout * 1000),
+          allowDev: values["allow-dev"] === true,
+        },
+        {
+          stdout: (text) => process.stdout.write(text),
+          stderr: (text) => process.stderr.write(text),
+          ask: tty
+            ? async (question) => {
+                const { createInterface } = await import("node:readline/promises");
+                const rl = createInterface({ input: process.stdin, output: process.stderr });
+                try {
+                  return await rl.question(question);
+                } finally {
+                  rl.close();
+                }
+              }
+            : undefined,
+        },
+      );
+      return;
+    }
     case "uninstall": {
       const { values, positionals } = parse(command, rest, {
         config: { type: "string", short: "c" },
@@ -392,6 +541,37 @@ async function main(argv: string[]): Promise<void> {
       } catch (err) {
         if (!(err instanceof CommandError)) throw err;
         process.stderr.write(`slicehub uninstall: ${err.message}\n`);
+        process.exit(1);
+      }
+      return;
+    }
+    case "import": {
+      const { values, positionals } = parse(command, rest, {
+        config: { type: "string", short: "c" },
+        "dry-run": { type: "boolean" },
+        "email-domain": { type: "string" },
+        json: { type: "boolean" },
+      });
+      if (values.help) return void process.stdout.write(HELP.import!);
+      if (positionals[0] !== "jupyterhub") fail(positionals.length ? `cannot import from ${positionals[0]}: only "jupyterhub"` : "import needs a source: import jupyterhub SQLITE_FILE", command);
+      if (positionals.length !== 2) fail("import jupyterhub takes exactly one SQLITE_FILE", command);
+      const configPath = (values.config as string | undefined) ?? "/etc/slicehub/config.json";
+      const cfg = loadConfigOrExit(configPath);
+      const m = await import("./import-jupyterhub.js");
+      try {
+        await m.importJupyterhub({
+          cfg,
+          configPath,
+          file: positionals[1]!,
+          dryRun: values["dry-run"] === true,
+          emailDomain: values["email-domain"] as string | undefined,
+          json: values.json === true,
+          say: (line) => process.stdout.write(`${line}\n`),
+          progress: (line) => process.stderr.write(`${line}\n`),
+        });
+      } catch (err) {
+        if (!(err instanceof m.ImportError)) throw err;
+        process.stderr.write(`slicehub import: ${err.message}\n`);
         process.exit(1);
       }
       return;

@@ -36,6 +36,8 @@ interface AdminUser {
   admin: boolean;
   blocked: boolean;
   lastActivity: string | null;
+  /** An admin's note, e.g. what `slicehub import jupyterhub` carried ("Imported from JupyterHub …; groups: …"). */
+  note?: string | null;
   servers: AdminServer[];
 }
 
@@ -84,6 +86,7 @@ function AdminPage(props: { user: PageUser; xsrf: string; users: AdminUser[]; al
                     {u.admin ? <span class="badge">admin</span> : null}
                     {u.blocked ? <span class="badge bad">blocked</span> : null}
                     <span class="muted small">Last activity: {when(u.lastActivity)}</span>
+                    {u.note ? <span class="muted small note">{u.note}</span> : null}
                     <span class="grow">
                       {u.name === props.user.name ? null : u.blocked ? act("unblock", u.name, "", "Unblock") : act("block", u.name, "", "Block", "danger")}
                     </span>
@@ -157,7 +160,7 @@ export function adminPages(hub: Hub): Hono<HubEnv> {
           const servers = await Promise.all(store.listServers(u.id).map(serverOf));
           // Everyone has a default server to start, even before its first start made a row for it.
           if (!servers.some((s) => s.name === "")) servers.unshift({ name: "", state: "stopped", profile: null, started: null, lastActivity: null, failure: null });
-          return { name: u.name, admin: !!u.admin, blocked: !!u.blocked, lastActivity: isoZ(u.last_activity), servers };
+          return { name: u.name, admin: !!u.admin, blocked: !!u.blocked, lastActivity: isoZ(u.last_activity), note: u.note, servers };
         }),
     );
     return c.html(<AdminPage user={pageUser(who)!} xsrf={who.session?.csrf ?? ""} users={users} allProfiles={hub.config().spawner.profiles} terminals={<TerminalsAdmin hub={hub} xsrf={who.session?.csrf ?? ""} />} ssh={<SshSessionsAdmin hub={hub} users={users.map((u) => u.name)} />} />);

@@ -60,6 +60,8 @@ export function userModel(
     model.server = def?.state === "running" ? serverUrl(opts.subdomainHost, user.name, "") : null;
     model.pending = def ? pendingOf(lifecycle.status(def)) : null;
     model.roles = user.admin ? ["admin", "user"] : ["user"];
+    // Not a JupyterHub field (clients ignore it); only there when an admin's note is (slicehub import jupyterhub).
+    if (user.note) model.note = user.note;
   }
   if (readServers) {
     const out: Record<string, unknown> = {};

@@ -137,4 +137,18 @@ export const MIGRATIONS: readonly string[] = [
     culled INTEGER NOT NULL
   );
   `,
+  /* 6: `slicehub import jupyterhub` (main/import-jupyterhub.ts). A note an admin reads on the admin page
+        ("Imported from JupyterHub 3.x on 2026-12-03; groups: lab"). And what the import recorded about each user
+        it made: where from, the name there, and the email whose first verified login takes the user
+        (auth/decide.ts resolveIdentity: an imported user has no login identity yet, and only that email may
+        bind one to it; one user per email). NULL email: none known, so no login takes it. */ `
+  ALTER TABLE users ADD COLUMN note TEXT;
+  CREATE TABLE imported_users (
+    user_id INTEGER PRIMARY KEY REFERENCES users(id) ON DELETE CASCADE,
+    source TEXT NOT NULL,
+    source_name TEXT NOT NULL,
+    email TEXT UNIQUE,
+    imported INTEGER NOT NULL
+  );
+  `,
 ];

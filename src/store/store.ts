@@ -6,6 +6,7 @@ import { Culling } from "./cull.js";
 import { SpawnEvents } from "./events.js";
 import { HubSecrets } from "./hub-secrets.js";
 import { Identities } from "./identities.js";
+import { Imports } from "./imports.js";
 import { OAuth } from "./oauth.js";
 import { Servers } from "./servers.js";
 import { Sessions, type SessionRow } from "./sessions.js";
@@ -15,6 +16,7 @@ import { Users } from "./users.js";
 
 export type { CulledUserRow, UserActivityRow } from "./cull.js";
 export type { IdentityRow } from "./identities.js";
+export type { ImportedUserRow } from "./imports.js";
 export type { OAuthClientRow, OAuthCodeRow } from "./oauth.js";
 export type { ServerRow, ServerState } from "./servers.js";
 export type { SessionRow } from "./sessions.js";
@@ -23,7 +25,7 @@ export type { TokenKind, TokenRow } from "./tokens.js";
 export type { UserQuery, UserRow } from "./users.js";
 
 // Later groups may use earlier ones' methods (sessions end their tokens; the purge ends sessions).
-export class Store extends Culling(SshKeys(HubSecrets(SpawnEvents(Identities(Sessions(OAuth(Tokens(Servers(Users(StoreBase)))))))))) {
+export class Store extends Imports(Culling(SshKeys(HubSecrets(SpawnEvents(Identities(Sessions(OAuth(Tokens(Servers(Users(StoreBase))))))))))) {
   /** Remove expired codes, tokens and sessions (and the OAuth tokens bound to those sessions). */
   purgeExpired(session: { idleMs: number; maxAgeMs: number }): void {
     const now = Date.now();

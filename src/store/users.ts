@@ -8,6 +8,8 @@ export interface UserRow {
   blocked: number;
   created: number;
   last_activity: number | null;
+  /** An admin's note on the user (the admin page shows it), e.g. what `slicehub import jupyterhub` carried. */
+  note: string | null;
 }
 
 export interface UserQuery {

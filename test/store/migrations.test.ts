@@ -93,6 +93,34 @@ describe("migrations", () => {
     expect(schemaOf(file).some((r) => r.name === "half_done")).toBe(false);
   });
 
+  it("migration 6 (slicehub import jupyterhub): users.note, and imported_users with one user per email, gone with its user", () => {
+    expect(MIGRATIONS.length).toBeGreaterThanOrEqual(6);
+    // A schema-5 database with a user, brought to 6 and on.
+    const path = join(dir, "v5.sqlite");
+    const raw = new Database(path);
+    for (let v = 0; v < 5; v++) raw.exec(MIGRATIONS[v]!);
+    raw.pragma("user_version = 5");
+    raw.prepare("INSERT INTO users (name, admin, created) VALUES ('ada', 0, 1), ('grace', 0, 1)").run();
+    raw.close();
+    const s = new Store(path);
+    try {
+      expect(s.getUser("ada")).toMatchObject({ name: "ada", note: null });
+      const ada = s.getUser("ada")!;
+      const grace = s.getUser("grace")!;
+      s.setNote(ada.id, "Imported from JupyterHub 3.x on 2026-12-03; groups: lab");
+      s.saveImportedUser({ user_id: ada.id, source: "JupyterHub 3.x (schema 651f5419b74d)", source_name: "ada@example.org", email: "ada@example.org", imported: 5 });
+      expect(s.getUser("ada")!.note).toMatch(/groups: lab/);
+      expect(s.importedUserAwaiting("ada@example.org")).toMatchObject({ id: ada.id });
+      expect(() => s.saveImportedUser({ user_id: grace.id, source: "x", source_name: "g", email: "ada@example.org", imported: 5 })).toThrow(/UNIQUE/);
+      // Users without a known email: any number.
+      s.saveImportedUser({ user_id: grace.id, source: "x", source_name: "g", email: null, imported: 5 });
+      s.deleteUser(ada.id);
+      expect(s.getImportByEmail("ada@example.org")).toBeUndefined();
+    } finally {
+      s.close();
+    }
+  });
+
   it("migrates an older database forward from whatever version it has, keeping its data", () => {
     // A database as the previous slicehub left it: every migration but the last applied by hand. (With a
     // single migration so far that is an empty file at version 0.)
