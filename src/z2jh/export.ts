@@ -59,13 +59,13 @@ export interface ExportResult {
 
 /** "repo/name:tag" → name and tag ("host:5000/name:tag" keeps the port in the name). Undefined if not that shape. */
 export function parseImage(s: string): { name: string; tag: string } | undefined {
-  if (!/^[a-z0-9][a-z0-9._\-/:]*$/.test(s) || s.includes("//")) return undefined;
   const colon = s.lastIndexOf(":");
-  if (colon > s.lastIndexOf("/") && colon > 0) {
-    const tag = s.slice(colon + 1);
-    return /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/.test(tag) ? { name: s.slice(0, colon), tag } : undefined;
-  }
-  return { name: s, tag: "latest" };
+  const tagged = colon > s.lastIndexOf("/");
+  const name = tagged ? s.slice(0, colon) : s;
+  const tag = tagged ? s.slice(colon + 1) : "latest";
+  // [registry[:port]/]path, lower case; the tag as Docker allows it. No digests (the chart joins name:tag).
+  if (!/^([a-z0-9.-]+(:\d+)?\/)?[a-z0-9]+([._-][a-z0-9]+)*(\/[a-z0-9]+([._-][a-z0-9]+)*)*$/.test(name)) return undefined;
+  return /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/.test(tag) ? { name, tag } : undefined;
 }
 
 const UNITS: Record<string, number> = { "": 1, K: 1024, M: 1024 ** 2, G: 1024 ** 3, T: 1024 ** 4 };
@@ -125,7 +125,7 @@ export function unmappedSettings(cfg: Config): { set: { row: MappingRow; shown: 
     const theirs = row.key.includes("[]") ? mine.map(() => undefined) : valuesAt(defaults, row.key);
     const present = mine.some((v) => v !== undefined);
     if (!present && !row.key.includes("[]") && get(defaults, row.key) === undefined) continue; // not in this shape (e.g. hooks_dir with the local spawner)
-    if (present && !isDeepStrictEqual(mine, theirs)) {
+    if (present && (row.always || !isDeepStrictEqual(mine, theirs))) {
       const shown = row.key.includes("[]") ? mine.filter((v) => v !== undefined).map((v) => summary(row.key, v)).join(", ") : summary(row.key, mine[0]);
       set.push({ row, shown });
     } else atDefault.push(row.key);
@@ -349,7 +349,8 @@ function build(cfg: Config, o: ExportOptions): Built {
   if (o.image.source === "default") {
     note(b, "singleuser.image", `The default image (no --image given). Pin a dated tag instead of ${o.image.tag}: see the tags at https://quay.io/repository/jupyter/scipy-notebook?tab=tags`);
   } else if (o.image.tag === "latest") note(b, "singleuser.image", "Pin a dated tag rather than latest, so every server runs the same software.");
-  const storage: Record<string, unknown> = { type: "dynamic", capacity: o.storageCapacity, homeMountPath: "/home/jovyan" };
+  // homeMountPath: the chart's /home/jovyan (RELIED_CHART_DEFAULTS), the Docker Stacks images' home.
+  const storage: Record<string, unknown> = { type: "dynamic", capacity: o.storageCapacity };
   if (o.storageClass) storage.dynamic = { storageClass: o.storageClass };
   singleuser.storage = storage;
   note(b, "singleuser.storage", "One PVC per user, made at their first start, mounted as the home. Homes do not move by themselves:", "copy each user's files into their PVC (docs/growing-past-one-host.md, \"Copying homes\").");

@@ -11,6 +11,8 @@ export interface MappingRow {
   values: string[];
   /** What the export does, or, without an equivalent, what to do instead. One line. */
   note: string;
+  /** Without an equivalent, listed in the output's header whenever the config has the key, also at its default (behaviour that is on by default). */
+  always?: true;
 }
 
 const AUTH = "hub.config.<Authenticator>";
@@ -69,11 +71,11 @@ export const MAPPING: readonly MappingRow[] = [
   { key: "spawner.profiles[].users", values: ["custom.slicehub.profile_access", "hub.extraConfig.slicehub-profiles.py"], note: "KubeSpawner has no per-profile access list: slicehub-profiles.py offers each user only the profiles they may use." },
   { key: "spawner.profiles[].groups", values: ["custom.slicehub.profile_access", "hub.extraConfig.slicehub-profiles.py"], note: "As users, with the groups of hub.config.JupyterHub.load_groups." },
   { key: "spawner.single_user_host", values: [], note: "Not needed: every user's server is its own pod." },
-  { key: "spawner.hooks_dir", values: [], note: "Root hooks run on the host: use singleuser.initContainers (may run as root), singleuser.lifecycleHooks, or a pre_spawn_hook in hub.extraConfig." },
+  { key: "spawner.hooks_dir", values: [], note: "Root hooks run on the host: use singleuser.initContainers (may run as root), singleuser.lifecycleHooks, or a pre_spawn_hook in hub.extraConfig.", always: true },
   { key: "spawner.hook_timeout_s", values: [], note: "Init containers have no timeout of their own: the whole start has singleuser.startTimeout." },
-  { key: "spawner.unix_users", values: [], note: "No Unix accounts: servers run as the image's user (jovyan, singleuser.uid 1000) with the home on the user's PVC." },
+  { key: "spawner.unix_users", values: [], note: "No Unix accounts: servers run as the image's user (jovyan, singleuser.uid 1000) with the home on the user's PVC.", always: true },
   { key: "spawner.slice_limits", values: [], note: "No per-user total: a namespace ResourceQuota limits all servers together; profiles and named-server limits bound each user." },
-  { key: "spawner.hardening", values: [], note: "Containers replace systemd sandboxing: the chart sets allowPrivilegeEscalation: false and network policies; add more with KubeSpawner.container_security_context." },
+  { key: "spawner.hardening", values: [], note: "Containers replace systemd sandboxing: the chart sets allowPrivilegeEscalation: false and network policies; add more with KubeSpawner.container_security_context.", always: true },
   { key: "spawner.properties", values: [], note: "No systemd units: the nearest is hub.config.KubeSpawner.extra_container_config / extra_pod_config." },
   { key: "session.idle_timeout_s", values: [], note: "JupyterHub has no idle timeout for browser sessions; cookie_max_age_days bounds their age." },
   { key: "session.max_age_s", values: ["hub.config.JupyterHub.cookie_max_age_days"], note: "In days." },
@@ -86,7 +88,7 @@ export const MAPPING: readonly MappingRow[] = [
   { key: "cull.users.enabled", values: ["cull.users"], note: "The chart's culler deletes users after cull.timeout (the servers' timeout): written true only when both timeouts are equal." },
   { key: "cull.users.idle_timeout_s", values: ["cull.users"], note: "As cull.users.enabled." },
   { key: "admin_access", values: ["hub.config.JupyterHub.admin_access"], note: "Always written (the chart's default is true). In JupyterHub it opens users' servers to admins, not only terminals." },
-  { key: "terminal", values: [], note: "Use JupyterLab's terminal in the user's server (there is none while the server is stopped)." },
+  { key: "terminal", values: [], note: "Use JupyterLab's terminal in the user's server (there is none while the server is stopped).", always: true },
   { key: "ssh", values: [], note: "The jupyterhub-ssh chart gives SSH and SFTP into users' servers, with JupyterHub API tokens as passwords." },
   { key: "metrics.enabled", values: ["hub.authenticatePrometheus"], note: "JupyterHub always serves /hub/metrics; written true, so a token (read:metrics) is needed, as in slicehub." },
   { key: "metrics.allowed_addresses", values: [], note: "Scrape with a token, or set authenticatePrometheus: false and limit who reaches the hub with hub.networkPolicy." },
