@@ -67,6 +67,19 @@ describe.skipIf(!built)("slicehub export z2jh (the built CLI)", () => {
     expect((await run(["--help"])).stdout).toContain("slicehub export z2jh");
   });
 
+  it("every example config passes slicehub check-config and exports with exit 0", async () => {
+    const examples = readdirSync(join(REPO, "examples")).filter((f) => f.endsWith(".json"));
+    expect(examples.length).toBeGreaterThanOrEqual(5);
+    for (const f of examples) {
+      const file = join(REPO, "examples", f);
+      const check = await run(["check-config", file]);
+      expect(check.code, `${f}: ${check.stdout}`).toBe(0);
+      const r = await run(["export", "z2jh", "-c", file, "--image", "quay.io/jupyter/scipy-notebook:2025-03-10", "--offline"]);
+      expect(r.code, `${f}: ${r.stderr}`).toBe(0);
+      expect(schemaErrors(parse(r.stdout) as JsonMap), f).toEqual([]);
+    }
+  });
+
   it("usage errors exit 2", async () => {
     for (const args of [["export"], ["export", "helm"], ["export", "z2jh", "--memory-guarantee-ratio", "2"], ["export", "z2jh", "--storage-capacity", "lots"], ["export", "z2jh", "--bogus"]]) {
       const r = await run(args);

@@ -1,7 +1,7 @@
 // Every example config, every edge-case fixture and the starter config `slicehub install` writes, through
 // `slicehub export z2jh` and the chart's own JSON Schema (z2jh 4.4.0), the way Helm checks values: merged onto
 // the chart's defaults first.
-import { readdirSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { parse } from "yaml";
@@ -61,6 +61,25 @@ describe.each(files.map((f) => [f.slice(REPO.length + 1), f]))("%s", (_name, fil
       cpuGuaranteeRatio: 1,
       discovery: { ok: false, reason: "test" },
     });
+    check(r.values as JsonMap, r.text);
+  });
+});
+
+// The complete configs the docs show (fragments, which are not valid configs alone, are left out).
+const docConfigs = ["docs/config.md", "docs/https.md"].flatMap((doc) =>
+  [...readFileSync(join(REPO, doc), "utf8").matchAll(/```jsonc?\n([\s\S]*?)```/g)].flatMap((m, i) => {
+    const r = parseConfigText(m[1]!, `${doc} block ${i + 1}`, "/etc/slicehub");
+    return r.ok ? [[`${doc} block ${i + 1}`, r.config] as const] : [];
+  }),
+);
+
+describe("the complete example configs in the docs", () => {
+  it("are found (the docs have at least three)", () => {
+    expect(docConfigs.length).toBeGreaterThanOrEqual(3);
+  });
+
+  it.each(docConfigs)("%s exports values the chart's schema accepts", (_name, cfg) => {
+    const r = exportOf(cfg, { allowDev: cfg.auth.kind === "dev" });
     check(r.values as JsonMap, r.text);
   });
 });
