@@ -163,6 +163,8 @@ function jsonPlan(plan: ImportPlan): Record<string, unknown> {
 function userLines(p: UserPlan): string[] {
   const label = p.name && p.name !== p.from ? `${p.name} (from ${p.from}${p.admin ? ", admin" : ""})` : `${p.from}${p.admin ? " (admin)" : ""}`;
   if (p.action === "skip") return [`skip ${label}: ${p.why}`];
+  // Unchanged users take one line, so that a second run over many users says so briefly.
+  if (p.action === "unchanged") return [`unchanged ${label}`];
   const head = p.action === "update" ? `update ${label}: ${p.changes.join(", ")}` : `${p.action} ${label}`;
   const lines = [head, `  note: ${p.note}`];
   if (p.login) lines.push(`  login: ${p.login}`);
