@@ -113,6 +113,9 @@ export async function importJupyterhub(o: ImportOptions): Promise<ImportResult> 
       }
       return p;
     });
+  } catch (err) {
+    // The transaction rolled back: nothing of this run is in the store.
+    throw new ImportError(`nothing was imported (the transaction was rolled back): ${(err as Error).message}`);
   } finally {
     store.close();
     if (scratch) rmSync(scratch, { recursive: true, force: true });

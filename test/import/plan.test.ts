@@ -142,6 +142,14 @@ describe("planImport", () => {
     expect(store.getUser("ken")!.note).toBeNull();
   });
 
+  it("is all or nothing: a user that appears between plan and write rolls the whole import back", () => {
+    const p = plan(store, oidc(), [{ name: "ada@example.org", servers: ["", "research"] }, { name: "grace@example.org" }]);
+    store.createUser("grace", false); // e.g. made through the API at that moment
+    expect(() => store.transaction(() => applyPlan(store, p))).toThrow(/grace appeared while importing/);
+    expect(store.getUser("ada")).toBeUndefined();
+    expect(store.allUsers().map((u) => u.name)).toEqual(["grace"]);
+  });
+
   it("a second run changes nothing and says every user is unchanged; a changed JupyterHub database updates only what changed", () => {
     const cfg = oidc();
     const users: JhFixtureUser[] = [{ name: "ada@example.org", admin: true, groups: ["lab"], servers: ["", "research"], lastActivity: "2026-01-01 00:00:00" }, { name: "linus" }];
