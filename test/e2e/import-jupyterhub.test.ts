@@ -201,7 +201,7 @@ describe.skipIf(!ready)("import a database the real JupyterHub 3.0 wrote", () =>
     storePath = join(dir, "slicehub-state", "slicehub.sqlite");
     // One user of slicehub's own before the import.
     expect((await cli(["token", "zed", "--create", "--config", hub.configPath])).code).toBe(0);
-  }, 300_000);
+  }, 480_000);
 
   afterAll(async () => {
     await jh?.stop();
