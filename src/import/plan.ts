@@ -69,6 +69,16 @@ const GOOGLE_ISSUERS = new Set(["https://accounts.google.com", "accounts.google.
 
 const day = (ms: number) => new Date(ms).toISOString().slice(0, 10);
 
+/**
+ * The claims the person's login is expected to carry: a verified email, and from Google the Workspace's `hd`
+ * (assumed to be the email's domain; Gmail accounts have none).
+ */
+function expectedClaims(issuer: string, email: string) {
+  const domain = email.slice(email.lastIndexOf("@") + 1);
+  const hd = GOOGLE_ISSUERS.has(issuer) && domain !== "gmail.com" && domain !== "googlemail.com" ? domain : undefined;
+  return { iss: issuer, sub: "import", email, email_verified: true, hd };
+}
+
 /** A JupyterHub group's name as a config group name (lower-case a-z, 0-9, '_', '-'), or undefined. */
 export function configGroupName(name: string): string | undefined {
   const g = name
@@ -283,8 +293,7 @@ function loginOutcome(cfg: Config, p: UserPlan, hasIdentity: boolean): string {
   if (!p.email) {
     return `no email known, so no login takes this user: a login whose name comes out as ${p.name} is refused (the name exists without a login identity). Import again with --email-domain DOMAIN if JupyterHub names were the local part of an address, or delete the user`;
   }
-  const domain = p.email.slice(p.email.lastIndexOf("@") + 1);
-  const access = decideAccess(auth, { iss: auth.issuer, sub: "import", email: p.email, email_verified: true, hd: GOOGLE_ISSUERS.has(auth.issuer) ? domain : undefined });
+  const access = decideAccess(auth, expectedClaims(auth.issuer, p.email));
   const takes = `the first verified login of ${p.email} takes this user`;
   if (!access.ok) {
     if (access.reason === "blocked") return `${takes}, but ${p.email} is in auth.blocked_users: refused`;
@@ -308,8 +317,7 @@ function snippet(cfg: Config, kept: UserPlan[], groups: ImportPlan["groups"]): R
         if (!auth.admin_users.includes(p.email)) admins.push(p.email);
         continue;
       }
-      const domain = p.email.slice(p.email.lastIndexOf("@") + 1);
-      const access = decideAccess(auth, { iss: auth.issuer, sub: "import", email: p.email, email_verified: true, hd: domain });
+      const access = decideAccess(auth, expectedClaims(auth.issuer, p.email));
       if (!access.ok) allowed.push(p.email);
     }
   } else {
