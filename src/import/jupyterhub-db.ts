@@ -20,6 +20,11 @@ export const SUPPORTED_REVISIONS: Readonly<Record<string, string>> = {
   "3c2384c5aae1": "4.x",
   "4621fec11365": "5.x",
   afd65840b69e: "5.x",
+  // Revisions on top of the 5.x heads (JupyterHub's alembic/versions, 2025–2026): spawners.display_name,
+  // services.timeout, users.user_info. Each only adds a column this does not read.
+  f460b0348206: "5.x or later",
+  be8ecf03ddac: "5.x or later",
+  ff1860e38070: "5.x or later",
 };
 
 /** Older heads, to say what was found and what to do. */

@@ -89,6 +89,21 @@ describe("readJupyterhubDb", () => {
     expect(() => readJupyterhubDb(file)).toThrow(/JupyterHub 2\.x \(alembic revision 833da8570507\).*upgrade-db/);
   });
 
+  it.each([
+    ["f460b0348206", "ALTER TABLE spawners ADD COLUMN display_name VARCHAR(255)"],
+    ["be8ecf03ddac", "ALTER TABLE services ADD COLUMN timeout INTEGER NOT NULL DEFAULT 30"],
+    ["ff1860e38070", "ALTER TABLE users ADD COLUMN user_info TEXT"],
+  ])("reads the revision %s on top of the 5.x heads (it only adds a column)", (revision, ddl) => {
+    const file = join(dir, "jupyterhub.sqlite");
+    makeJhDb(file, "5", [{ name: "ada@example.org", admin: true, servers: ["", "research"] }]);
+    const db = new Database(file);
+    db.exec(`${ddl}; UPDATE alembic_version SET version_num = '${revision}'`);
+    db.close();
+    const jh = readJupyterhubDb(file);
+    expect(jh).toMatchObject({ revision, version: "5.x or later" });
+    expect(jh.users.map((u) => [u.name, u.admin, u.servers.map((s) => s.name)])).toEqual([["ada@example.org", true, ["", "research"]]]);
+  });
+
   it("refuses a revision it does not know, naming it and the ones it knows", () => {
     const file = join(dir, "jupyterhub.sqlite");
     makeJhDb(file, "5", []);
