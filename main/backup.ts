@@ -259,8 +259,8 @@ async function serviceActive(): Promise<string | undefined> {
   return active ? unit : undefined;
 }
 
-/** Who should own the database: run_as under the systemd spawner, else whoever owns the state directory. */
-async function owner(cfg: Config): Promise<{ uid: number; gid: number } | undefined> {
+/** Who should own the database (written as root by restore or import): run_as under the systemd spawner, else whoever owns the state directory. */
+export async function databaseOwner(cfg: Config): Promise<{ uid: number; gid: number } | undefined> {
   if (process.getuid?.() !== 0) return undefined;
   if (cfg.spawner.kind === "systemd") {
     const a = await lookupAccount(cfg.run_as);
@@ -294,7 +294,7 @@ export async function restore(o: RestoreOptions): Promise<{ previous: string | u
     mkdirSync(stateDir, { recursive: true, mode: 0o700 });
     o.say(`created ${stateDir}`);
   }
-  const who = await owner(o.cfg);
+  const who = await databaseOwner(o.cfg);
   const lock = tryLockState(stateDir);
   if (!lock) {
     throw new CommandError(

@@ -9,7 +9,7 @@
 //
 // A dry run plans against a copy of the store (SQLite's online backup into a private temporary directory, so
 // even the schema upgrade happens only there) and changes nothing.
-import { chownSync, existsSync, mkdtempSync, realpathSync, rmSync, statSync } from "node:fs";
+import { chownSync, existsSync, mkdtempSync, realpathSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import Database from "better-sqlite3";
@@ -17,7 +17,7 @@ import type { Config } from "../src/config/schema.js";
 import { ImportError, readJupyterhubDb } from "../src/import/jupyterhub-db.js";
 import { applyPlan, planImport, type ImportPlan, type UserPlan } from "../src/import/plan.js";
 import { Store } from "../src/store/store.js";
-import { lookupAccount } from "../spawners/accounts.js";
+import { databaseOwner } from "./backup.js";
 import { databasePath } from "./daemon.js";
 
 export { ImportError } from "../src/import/jupyterhub-db.js";
@@ -46,17 +46,6 @@ export interface ImportResult {
 const DOMAIN = /^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/;
 
 const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? "" : "s"}`;
-
-/** Who should own a database the import creates as root: run_as under the systemd spawner, else the state directory's owner. */
-async function owner(cfg: Config): Promise<{ uid: number; gid: number } | undefined> {
-  if (process.getuid?.() !== 0) return undefined;
-  if (cfg.spawner.kind === "systemd") {
-    const a = await lookupAccount(cfg.run_as);
-    if (a) return { uid: a.uid, gid: a.gid };
-  }
-  const st = statSync(cfg.state_dir);
-  return { uid: st.uid, gid: st.gid };
-}
 
 export async function importJupyterhub(o: ImportOptions): Promise<ImportResult> {
   const now = o.now ?? Date.now();
@@ -122,7 +111,7 @@ export async function importJupyterhub(o: ImportOptions): Promise<ImportResult> 
   }
   if (!o.dryRun && process.getuid?.() === 0 && (created.db || created.stateDir)) {
     // Made as root: hand them to whoever runs the hub, or the hub could not write its own database.
-    const who = await owner(o.cfg);
+    const who = await databaseOwner(o.cfg);
     if (who) {
       if (created.stateDir) chownSync(o.cfg.state_dir, who.uid, who.gid);
       chownSync(target, who.uid, who.gid);
