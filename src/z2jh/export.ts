@@ -5,7 +5,7 @@
 // Secret the admin makes.
 import { isDeepStrictEqual } from "node:util";
 import { Document, isMap, isScalar, type Node, type Pair, type Scalar, type YAMLMap } from "yaml";
-import { normaliseUserName } from "../../auth/decide.js";
+import { userNameForEmail } from "../../auth/decide.js";
 import { ConfigSchema, type Config, type OidcAuthConfig } from "../config/schema.js";
 import { MAPPING, type MappingRow } from "./mapping.js";
 import { LOGIN_PY, PROFILES_PY } from "./python.js";
@@ -133,12 +133,6 @@ export function unmappedSettings(cfg: Config): { set: { row: MappingRow; shown: 
   return { set, atDefault };
 }
 
-/** The hub user name slicehub gives an email under the "email_local" or "email" rule. */
-function nameFor(rule: "email_local" | "email", email: string): string | undefined {
-  const at = email.lastIndexOf("@");
-  return normaliseUserName(rule === "email_local" ? email.slice(0, at) : `${email.slice(0, at)}-at-${email.slice(at + 1)}`);
-}
-
 function basenameCmd(cmd: string[], where: string, notes: string[]): string[] {
   const first = cmd[0]!;
   if (!first.startsWith("/")) return cmd;
@@ -225,7 +219,7 @@ function buildAuth(cfg: Config, o: ExportOptions, b: Built, hub: Record<string, 
   };
   custom.login = login;
   if (typeof rule === "string") {
-    const names = (emails: string[]) => [...new Set(emails.map((e) => nameFor(rule, e)).filter((n): n is string => !!n))];
+    const names = (emails: string[]) => [...new Set(emails.map((e) => userNameForEmail(rule, e)).filter((n): n is string => !!n))];
     const allowedNames = names([...auth.allowed_users, ...auth.admin_users]);
     a.admin_users = names(auth.admin_users);
     if (auth.allowed_domains.length > 0) a.allow_all = true;
@@ -262,7 +256,7 @@ function buildAuth(cfg: Config, o: ExportOptions, b: Built, hub: Record<string, 
 function collisions(auth: OidcAuthConfig, rule: "email_local" | "email", b: Built): void {
   const byName = new Map<string, Set<string>>();
   for (const e of [...auth.allowed_users, ...auth.admin_users, ...auth.blocked_users]) {
-    const n = nameFor(rule, e);
+    const n = userNameForEmail(rule, e);
     if (n) byName.set(n, (byName.get(n) ?? new Set()).add(e));
   }
   for (const [n, emails] of byName) {
@@ -469,7 +463,7 @@ export function exportZ2jh(cfg: Config, o: ExportOptions): ExportResult {
     "",
     "Not carried over (no z2jh equivalent); do this instead:",
     ...(set.length || b.partial.length ? [...set.map(({ row, shown }) => `  - ${row.key} = ${shown}: ${row.note}`), ...b.partial.map((p) => `  - ${p}`)] : ["  - nothing this config sets."]),
-    ...(atDefault.length ? [`At slicehub's defaults here, so nothing to carry: ${atDefault.join(", ")}.`] : []),
+    ...(atDefault.length ? [`Also without an equivalent, but left at slicehub's defaults, so nothing is lost: ${atDefault.join(", ")}.`] : []),
   ];
   doc.commentBefore = commentLines(header.flatMap((l) => wrap(l)));
   const text = doc.toString({ lineWidth: 0 });

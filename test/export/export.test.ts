@@ -277,7 +277,16 @@ describe("the header", () => {
     expect(block).toContain("jupyterhub-ssh");
     expect(block).toContain("ResourceQuota");
     // Keys at slicehub's defaults are only named.
-    expect(block).toMatch(/At slicehub's defaults here, so nothing to carry: .*http/s);
+    expect(block).toMatch(/left at slicehub's defaults, so nothing is lost: .*http/s);
+  });
+
+  it("names what is on by default without an equivalent (per-user slices, the session idle timeout) also at its default", () => {
+    const text = flat(exportOf(example("google-minimal.json")).text);
+    const block = text.slice(text.indexOf("Not carried over"), text.indexOf("\n\nhub:"));
+    for (const key of ["spawner.hooks_dir", "spawner.slice_limits", "spawner.hardening", "spawner.unix_users", "session.idle_timeout_s", "terminal"]) {
+      expect(block, key).toContain(` - ${key} = `);
+    }
+    expect(block).toContain("ResourceQuota");
   });
 
   it("a local-spawner config lists no systemd-only keys", () => {
