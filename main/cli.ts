@@ -278,6 +278,11 @@ async function askYes(question: string): Promise<boolean> {
   const rl = createInterface({ input: process.stdin, output: process.stdout });
   try {
     return /^y(es)?$/i.test((await rl.question(question)).trim());
+  } catch (err) {
+    // Ctrl+D or Ctrl+C at the question: readline aborts it; that is a no.
+    if ((err as Error).name !== "AbortError") throw err;
+    process.stdout.write("\n");
+    return false;
   } finally {
     rl.close();
   }

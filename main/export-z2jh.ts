@@ -102,7 +102,15 @@ export async function runExport(args: ExportArgs, io: ExportIo): Promise<number>
     image = { ...parsed, source: "option" };
   } else if (io.ask) {
     for (let attempt = 0; ; attempt++) {
-      const answer = (await io.ask(`Image for users' servers (a Jupyter Docker Stacks image; pin a dated tag) [${DEFAULT_IMAGE}]: `)).trim();
+      let answer: string;
+      try {
+        answer = (await io.ask(`Image for users' servers (a Jupyter Docker Stacks image; pin a dated tag) [${DEFAULT_IMAGE}]: `)).trim();
+      } catch (err) {
+        // Ctrl+D or Ctrl+C at the prompt: readline aborts the question.
+        if ((err as Error).name !== "AbortError") throw err;
+        say("\nslicehub export: cancelled; nothing written");
+        return 1;
+      }
       const parsed = parseImage(answer || DEFAULT_IMAGE);
       if (parsed) {
         image = { ...parsed, source: answer ? "prompt" : "default" };
