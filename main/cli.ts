@@ -563,13 +563,15 @@ async function main(argv: string[]): Promise<void> {
       const configPath = (values.config as string | undefined) ?? "/etc/slicehub/config.json";
       const cfg = loadConfigOrExit(configPath);
       const m = await import("./import-jupyterhub.js");
+      const emailDomain = values["email-domain"] as string | undefined;
+      if (emailDomain !== undefined && !m.DOMAIN.test(emailDomain.toLowerCase())) fail(`--email-domain: not a domain name like example.org (${emailDomain})`, command);
       try {
         await m.importJupyterhub({
           cfg,
           configPath,
           file: positionals[1]!,
           dryRun: values["dry-run"] === true,
-          emailDomain: values["email-domain"] as string | undefined,
+          emailDomain,
           json: values.json === true,
           say: (line) => process.stdout.write(`${line}\n`),
           progress: (line) => process.stderr.write(`${line}\n`),
