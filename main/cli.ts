@@ -478,14 +478,16 @@ async function main(argv: string[]): Promise<void> {
       if (email !== undefined && !/^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(email)) fail("--letsencrypt-email: not an email address", command);
       const timeout = str("timeout") === undefined ? 5 : Number(str("timeout"));
       if (!Number.isFinite(timeout) || timeout <= 0 || timeout > 120) fail("--timeout takes a number of seconds (at most 120)", command);
-      const { runExport } = await import("./export-z2jh.js");
+      const { runExport, parseImage } = await import("./export-z2jh.js");
+      const image = str("image");
+      if (image !== undefined && !parseImage(image)) fail(`--image: not an image reference like quay.io/jupyter/scipy-notebook:2025-01-01 (${image})`, command);
       const tty = process.stdin.isTTY === true && process.stderr.isTTY === true;
       process.exitCode = await runExport(
         {
           config: str("config") ?? "/etc/slicehub/config.json",
           output: str("output"),
           force: values.force === true,
-          image: str("image"),
+          image,
           storageCapacity: capacity,
           storageClass,
           memoryGuaranteeRatio: ratio("memory-guarantee-ratio", 1),

@@ -8,6 +8,8 @@ import { loadConfigFile } from "../src/config/load.js";
 import { packageVersion } from "../src/package-root.js";
 import { DEFAULT_IMAGE, ExportError, exportZ2jh, parseImage, type Endpoints, type ExportOptions } from "../src/z2jh/export.js";
 
+export { parseImage };
+
 export interface ExportArgs {
   config: string;
   output?: string;

@@ -173,10 +173,11 @@ describe.skipIf(!built)("slicehub export z2jh (the built CLI)", () => {
     expect(off.stdout).toContain("CHECK THESE THREE URLS");
   });
 
-  it("a bad --image is refused before anything is written", async () => {
+  it("a bad --image is a usage error, refused before anything is written", async () => {
     const out = join(dir, "img.yaml");
     const r = await run(["export", "z2jh", "-c", google, "-o", out, "--image", "Not An Image"]);
-    expect(r.code).toBe(1);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('Run "slicehub export --help" for usage.');
     expect(r.stderr).toMatch(/--image: not an image reference/);
     expect(existsSync(out)).toBe(false);
   });
