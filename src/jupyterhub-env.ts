@@ -79,3 +79,17 @@ function closeTo(a: string, b: string): boolean {
   }
   return prev[b.length]! <= 2;
 }
+
+/**
+ * An environment variable name that reads like a secret's: SECRET or PASSWORD/PASSWD anywhere (PGPASSWORD), a
+ * trailing _PWD (MYSQL_PWD), TOKEN as a word (GH_TOKEN, HF_TOKEN, but not TOKENIZERS_PARALLELISM), or an API,
+ * access or private key (OPENAI_API_KEY, AWS_ACCESS_KEY_ID, SSH_PRIVATE_KEY). Under the systemd spawner a
+ * server's environment is a property of its unit, which every local user can read with `systemctl show`.
+ */
+export const SECRET_ENV_NAME = /SECRET|PASSW(OR)?D|_PWD$|(^|_)(AUTH_?)?TOKENS?(_|$)|(^|_)(API|ACCESS|PRIVATE)_?KEYS?(_|$)/i;
+
+/** Why a name may not be in a systemd-spawned server's environment, or undefined. */
+export function secretEnvProblem(name: string): string | undefined {
+  if (!SECRET_ENV_NAME.test(name)) return undefined;
+  return `${name} looks like a secret's name, and with the systemd spawner a server's environment is a unit property every local user can read (systemctl show); give a user a secret through a file only their account can read (e.g. written by a root hook), not the config`;
+}

@@ -2,6 +2,7 @@
 // builds every argv it runs through here, so this file is where "no secret in a unit property" and "names cannot
 // change the slice hierarchy" are enforced.
 import type { SystemdSpawnerConfig } from "../../src/config/schema.js";
+import { SECRET_ENV_NAME } from "../../src/jupyterhub-env.js";
 
 /** Like `systemd-escape` without --path: the result is safe as one component of a unit name. */
 export function systemdEscape(s: string): string {
@@ -106,7 +107,6 @@ export interface UnitSpec {
   description: string;
 }
 
-const SECRET_NAME = /TOKEN|SECRET/i;
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
 /**
@@ -138,7 +138,7 @@ export function systemdRunArgv(spec: UnitSpec): string[] {
   }
   for (const [k, v] of Object.entries(spec.env)) {
     if (!ENV_NAME.test(k)) throw new Error(`env: ${JSON.stringify(k)} is not a variable name`);
-    if (SECRET_NAME.test(k)) throw new Error(`env.${k}: looks like a secret; secrets go through LoadCredential=, never Environment=`);
+    if (SECRET_ENV_NAME.test(k)) throw new Error(`env.${k}: looks like a secret; secrets go through LoadCredential=, never Environment=`);
     if (/[\n\r\0]/.test(v)) throw new Error(`env.${k}: values cannot contain line breaks or NUL`);
     argv.push(`--setenv=${k}=${v}`);
   }

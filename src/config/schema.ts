@@ -4,7 +4,7 @@
 import { z } from "zod";
 import { TlsSchema, TrustedProxiesSchema } from "./https.js";
 import { MetricsSchema } from "./metrics.js";
-import { envKeyProblem } from "../jupyterhub-env.js";
+import { envKeyProblem, secretEnvProblem } from "../jupyterhub-env.js";
 
 const seconds = (what: string, def: number) =>
   z.number().positive().max(86_400 * 365).default(def).describe(what);
@@ -503,6 +503,19 @@ export const ConfigSchema = z
         message:
           'SSH logs users in as their own Unix accounts, which only the systemd spawner has (spawner.unix_users); with the local spawner there is no account to give them, so set spawner.kind to "systemd" or ssh.enabled to false',
       });
+    }
+    if (c.spawner.kind === "systemd") {
+      // The unit's Environment= is world-readable; the local spawner hands the environment to its child only.
+      const envs: [(string | number)[], Record<string, string> | undefined][] = [
+        [["spawner", "env"], c.spawner.env],
+        ...c.spawner.profiles.map((p, i): [(string | number)[], Record<string, string> | undefined] => [["spawner", "profiles", i, "env"], p.env]),
+      ];
+      for (const [path, env] of envs) {
+        for (const key of Object.keys(env ?? {})) {
+          const problem = envKeyProblem(key) ? undefined : secretEnvProblem(key); // the hub's own names: refused above already
+          if (problem) ctx.addIssue({ code: "custom", path: [...path, key], message: problem });
+        }
+      }
     }
     if (c.auth.kind === "oidc" && c.spawner.kind === "local" && !c.spawner.single_user_host) {
       ctx.addIssue({

@@ -94,6 +94,36 @@ describe("which JUPYTERHUB_* names the config may set", () => {
   });
 });
 
+describe("secret-looking names under the systemd spawner (its environment is a world-readable unit property)", () => {
+  it("are refused at load in spawner.env and a profile's env, with where and why", () => {
+    const errors = errorsOf(`{
+  "spawner": {
+    "kind": "systemd",
+    "env": { "HF_TOKEN": "x", "PGPASSWORD": "x", "TOKENIZERS_PARALLELISM": "false", "PWD_HINT": "x" },
+    "profiles": [{ "name": "p", "title": "P", "env": { "OPENAI_API_KEY": "x", "AWS_SECRET_ACCESS_KEY": "x", "MYSQL_PWD": "x" } }]
+  }
+}`);
+    expect(errors.map((e) => e.slice(0, e.indexOf(":")))).toEqual([
+      "spawner.env.HF_TOKEN",
+      "spawner.env.PGPASSWORD",
+      "spawner.profiles.0.env.OPENAI_API_KEY",
+      "spawner.profiles.0.env.AWS_SECRET_ACCESS_KEY",
+      "spawner.profiles.0.env.MYSQL_PWD",
+    ]);
+    expect(errors[0]).toMatch(/HF_TOKEN looks like a secret's name, and with the systemd spawner a server's environment is a unit property every local user can read \(systemctl show\)/);
+  });
+
+  it("pass with the local spawner (its environment goes to the child process only) and for ordinary names", () => {
+    expect(errorsOf(`{ "spawner": { "kind": "local", "env": { "HF_TOKEN": "x" } } }`)).toEqual([]);
+    expect(errorsOf(`{ "spawner": { "kind": "systemd", "env": { "TOKENIZERS_PARALLELISM": "false", "PWD_HINT": "x", "API_URL": "x" } } }`)).toEqual([]);
+  });
+
+  it("a hub-owned name is refused once, for being the hub's", () => {
+    const errors = errorsOf(`{ "spawner": { "kind": "systemd", "env": { "JUPYTERHUB_API_TOKEN": "x" } } }`);
+    expect(errors).toEqual([expect.stringMatching(/^spawner\.env\.JUPYTERHUB_API_TOKEN: JUPYTERHUB_API_TOKEN is set by the hub/)]);
+  });
+});
+
 describe("JUPYTERHUB_DEFAULT_URL", () => {
   it("is spawner.default_url unless the config's environment sets it (a profile's env wins over spawner.env)", () => {
     const cfg = config(`{ "log_level": "error", "spawner": { "kind": "local", "default_url": "/tree", "env": { "JUPYTERHUB_DEFAULT_URL": "/lab" }, "profiles": [{ "name": "a", "title": "A" }, { "name": "b", "title": "B", "env": { "JUPYTERHUB_DEFAULT_URL": "/voila" } }] } }`);
