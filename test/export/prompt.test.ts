@@ -5,24 +5,19 @@ import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { parse } from "yaml";
 import { runExport, type ExportArgs } from "../../main/export-z2jh.js";
-import { REPO } from "./helpers.js";
+import { REPO, TEST_OPTIONS } from "./helpers.js";
 
 const dir = mkdtempSync(join(tmpdir(), "slicehub-export-prompt-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
+const { storageCapacity, memoryGuaranteeRatio, cpuGuaranteeRatio, namespace, release, secretName, allowDev } = TEST_OPTIONS;
 const args = (output: string): ExportArgs => ({
+  ...{ storageCapacity, memoryGuaranteeRatio, cpuGuaranteeRatio, namespace, release, secretName, allowDev },
   config: join(REPO, "examples", "google-minimal.json"),
   output: join(dir, output),
   force: false,
-  storageCapacity: "10Gi",
-  memoryGuaranteeRatio: 1,
-  cpuGuaranteeRatio: 0.1,
-  namespace: "jupyterhub",
-  release: "jupyterhub",
-  secretName: "slicehub-oauth",
   offline: true,
   timeoutMs: 1000,
-  allowDev: false,
 });
 
 /** A terminal that gives these answers in turn (an Error is thrown as readline throws it). */
