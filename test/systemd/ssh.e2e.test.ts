@@ -409,7 +409,14 @@ describe.skipIf(skip !== undefined)("SSH with the host's OpenSSH in a real syste
     }
     expect(text).toMatch(new RegExp(`^MemoryMax=${300 * 2 ** 20}$`, "m"));
     expect(text).toMatch(/^TasksMax=200$/m);
-    expect((await show(`user-${uid}.slice`, "MemoryMax")).MemoryMax).toBe(String(300 * 2 ** 20));
+    // The helper writes the drop-in first and then has systemd apply it (daemon-reload): read the live value
+    // until it follows, within the same bound.
+    let live = "";
+    while (Date.now() < deadline && live !== String(300 * 2 ** 20)) {
+      live = (await show(`user-${uid}.slice`, "MemoryMax")).MemoryMax ?? "";
+      if (live !== String(300 * 2 ** 20)) await sleep(200);
+    }
+    expect(live).toBe(String(300 * 2 ** 20));
   });
 
   it("leaves everyone else's login alone: an ordinary account with ~/.ssh/authorized_keys still logs in", async () => {
