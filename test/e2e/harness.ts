@@ -186,7 +186,8 @@ export class Browser {
   readonly cookies: StoredCookie[] = [];
   constructor(readonly base: string) {}
 
-  private cookieHeader(path: string): string {
+  /** The Cookie header this jar sends to `path`. */
+  cookieHeader(path: string): string {
     return this.cookies
       .filter((c) => path === c.path || path.startsWith(c.path.endsWith("/") ? c.path : `${c.path}/`) || path === c.path.replace(/\/$/, ""))
       .sort((a, b) => b.path.length - a.path.length)
@@ -199,7 +200,12 @@ export class Browser {
   }
 
   private store(res: Response, requestPath: string): void {
-    for (const line of res.headers.getSetCookie()) {
+    this.remember(res.headers.getSetCookie(), requestPath);
+  }
+
+  /** Keeps the cookies of these Set-Cookie lines, received for `requestPath` (also from a node:http response). */
+  remember(setCookie: readonly string[], requestPath: string): void {
+    for (const line of setCookie) {
       const [pair, ...attrs] = line.split(";").map((s) => s.trim());
       const eq = pair!.indexOf("=");
       const name = pair!.slice(0, eq);

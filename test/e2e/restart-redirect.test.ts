@@ -33,19 +33,11 @@ class Tab {
     readonly jar: Browser,
   ) {}
 
-  private cookieFor(path: string): string {
-    return this.jar.cookies
-      .filter((c) => path === c.path || path.startsWith(c.path.endsWith("/") ? c.path : `${c.path}/`) || path === c.path.replace(/\/$/, ""))
-      .sort((a, b) => b.path.length - a.path.length)
-      .map((c) => `${c.name}=${c.value}`)
-      .join("; ");
-  }
-
   one(path: string, opts: { method?: string; form?: Record<string, string>; site?: string } = {}): Promise<Reply> {
     const url = new URL(path, this.hub.url);
     const body = opts.form ? new URLSearchParams(opts.form).toString() : undefined;
     const headers: Record<string, string> = { ...NAVIGATE, "sec-fetch-site": opts.site ?? "same-origin", host: url.host };
-    const cookie = this.cookieFor(url.pathname);
+    const cookie = this.jar.cookieHeader(url.pathname);
     if (cookie) headers.cookie = cookie;
     if (body !== undefined) {
       headers["content-type"] = "application/x-www-form-urlencoded";
@@ -58,7 +50,7 @@ class Tab {
         res.setEncoding("utf8");
         res.on("data", (d: string) => (text += d));
         res.on("end", () => {
-          for (const line of res.headers["set-cookie"] ?? []) this.remember(line, url.pathname);
+          this.jar.remember(res.headers["set-cookie"] ?? [], url.pathname);
           resolve({ status: res.statusCode ?? 0, location: res.headers.location, body: text });
         });
       });
@@ -66,24 +58,6 @@ class Tab {
       req.on("error", reject);
       req.end(body);
     });
-  }
-
-  private remember(line: string, requestPath: string): void {
-    const [pair, ...attrs] = line.split(";").map((s) => s.trim());
-    const eq = pair!.indexOf("=");
-    const name = pair!.slice(0, eq);
-    let value = pair!.slice(eq + 1);
-    let path = requestPath.replace(/\/[^/]*$/, "/") || "/";
-    let expired = false;
-    for (const a of attrs) {
-      const [k, v = ""] = a.split("=");
-      if (k!.toLowerCase() === "path") path = v;
-      if (k!.toLowerCase() === "max-age" && Number(v) <= 0) expired = true;
-    }
-    if (value.startsWith('"') && value.endsWith('"')) value = value.slice(1, -1);
-    const i = this.jar.cookies.findIndex((c) => c.name === name && c.path === path);
-    if (i >= 0) this.jar.cookies.splice(i, 1);
-    if (!expired && value !== "") this.jar.cookies.push({ name, value, path });
   }
 
   /** Navigate to `path` and follow redirects; every hop (path and query) lands in `hops`. */

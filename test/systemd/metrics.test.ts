@@ -7,8 +7,8 @@ import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { freePort } from "../../src/ports.js";
-import { Browser, CLI, ROOT, SINGLEUSER, readSse } from "../e2e/harness.js";
-import { removeAccounts, startHubService, SystemdSandbox } from "./sandbox.js";
+import { Browser, ROOT, SINGLEUSER, readSse } from "../e2e/harness.js";
+import { installArgs, removeAccounts, startHubService, SystemdSandbox } from "./sandbox.js";
 
 const skip = SystemdSandbox.unavailable() ?? (existsSync(SINGLEUSER) ? undefined : `${SINGLEUSER} is not installed`);
 if (skip) console.warn(`skipping the systemd metrics tests: ${skip}`);
@@ -42,7 +42,7 @@ describe.skipIf(skip !== undefined)("metrics under the systemd spawner", () => {
     sb = await SystemdSandbox.boot({ keep: [ROOT] });
     url = `http://127.0.0.1:${await freePort()}`;
     const etc = join(dir, "etc");
-    await sh([process.execPath, CLI, "install", "--config-dir", etc, "--unit-dir", "/run/systemd/system", "--user", SERVICE_USER, "--state-dir", join(dir, "state")]);
+    await sh(installArgs(dir, SERVICE_USER));
     const config = {
       listen: url,
       state_dir: join(dir, "state"),

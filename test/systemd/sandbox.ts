@@ -4,7 +4,9 @@
 import { execFile, execFileSync, spawn, type ChildProcess, type SpawnOptions } from "node:child_process";
 import { accessSync, constants, existsSync, readdirSync, readFileSync } from "node:fs";
 import { once } from "node:events";
+import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
+import { CLI } from "../e2e/harness.js";
 
 const SYSTEMD = "/lib/systemd/systemd";
 // glibc's SIGRTMIN is 34; systemd halts on SIGRTMIN+4.
@@ -209,6 +211,11 @@ printf '[Service]\\nPrivateTmp=no\\n' > /run/systemd/system/slicehub-helper.serv
 systemctl daemon-reload && systemctl start slicehub`,
   ]);
   if (r.code !== 0) throw new Error(`starting slicehub.service failed (${r.code}): ${r.stdout}${r.stderr}`);
+}
+
+/** The argv of `slicehub install` for a test: its config in DIR/etc, its state in DIR/state, the units in `unitDir`. */
+export function installArgs(dir: string, serviceUser: string, unitDir = "/run/systemd/system"): string[] {
+  return [process.execPath, CLI, "install", "--config-dir", join(dir, "etc"), "--unit-dir", unitDir, "--user", serviceUser, "--state-dir", join(dir, "state")];
 }
 
 /** Removes the host's Unix accounts a test made (and their homes), by name. */

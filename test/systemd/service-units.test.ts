@@ -12,7 +12,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { freePort } from "../../src/ports.js";
 import { Browser, CLI, ROOT, SINGLEUSER } from "../e2e/harness.js";
-import { removeAccounts, startHubService, SystemdSandbox } from "./sandbox.js";
+import { installArgs, removeAccounts, startHubService, SystemdSandbox } from "./sandbox.js";
 
 const skip = SystemdSandbox.unavailable() ?? (existsSync(SINGLEUSER) ? undefined : `${SINGLEUSER} is not installed`);
 if (skip) console.warn(`skipping the systemd service unit tests: ${skip}`);
@@ -106,7 +106,7 @@ done
 mkdir -p /run/sshd`]);
     url = `http://127.0.0.1:${await freePort()}`;
     etc = join(dir, "etc");
-    await sh([process.execPath, CLI, "install", "--config-dir", etc, "--unit-dir", UNITS, "--user", SERVICE_USER, "--state-dir", join(dir, "state")]);
+    await sh(installArgs(dir, SERVICE_USER, UNITS));
     execFileSync("useradd", ["--create-home", "--comment", "slicehub test outsider", OUTSIDER]);
     const config = {
       listen: url,
@@ -150,7 +150,7 @@ mkdir -p /run/sshd`]);
   it("install again upgrades to two units; restart brings both up, and the server is adopted, not restarted", async () => {
     serverPid = (await show("slicehub-server-alice.service", "MainPID")).MainPID!;
     const before = await mainPid();
-    const out = await sh([process.execPath, CLI, "install", "--config-dir", etc, "--unit-dir", UNITS, "--user", SERVICE_USER, "--state-dir", join(dir, "state")]);
+    const out = await sh(installArgs(dir, SERVICE_USER, UNITS));
     expect(out).toContain(`wrote ${UNITS}/slicehub-helper.service`);
     expect(out).toContain(`wrote ${UNITS}/slicehub.service`);
     expect(await sh(["cat", join(UNITS, "slicehub.service")])).toContain(`User=${SERVICE_USER}`);

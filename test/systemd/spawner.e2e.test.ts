@@ -9,8 +9,8 @@ import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { freePort } from "../../src/ports.js";
-import { Browser, CLI, ROOT, SINGLEUSER, readSse, runOnKernel } from "../e2e/harness.js";
-import { removeAccounts, SystemdSandbox } from "./sandbox.js";
+import { Browser, ROOT, SINGLEUSER, readSse, runOnKernel } from "../e2e/harness.js";
+import { installArgs, removeAccounts, SystemdSandbox } from "./sandbox.js";
 
 const skip = SystemdSandbox.unavailable() ?? (existsSync(SINGLEUSER) ? undefined : `${SINGLEUSER} is not installed`);
 if (skip) console.warn(`skipping the systemd spawner e2e tests: ${skip}`);
@@ -74,7 +74,7 @@ describe.skipIf(skip !== undefined)("systemd spawner in a real systemd", () => {
     const port = await freePort();
     url = `http://127.0.0.1:${port}`;
     const etc = join(dir, "etc");
-    await sh([process.execPath, CLI, "install", "--config-dir", etc, "--unit-dir", "/run/systemd/system", "--user", SERVICE_USER, "--state-dir", join(dir, "state")]);
+    await sh(installArgs(dir, SERVICE_USER));
     execFileSync("useradd", ["--create-home", "--comment", "slicehub test outsider", OUTSIDER]);
 
     const hooks = join(etc, "roothooks.d");

@@ -15,8 +15,8 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { freePort } from "../../src/ports.js";
 import { ARTIFACTS, haveChromium, launchChromium } from "../e2e/chromium.js";
-import { Browser, CLI, ROOT, SINGLEUSER } from "../e2e/harness.js";
-import { removeAccounts, startHubService, startSshd, SystemdSandbox } from "./sandbox.js";
+import { Browser, ROOT, SINGLEUSER } from "../e2e/harness.js";
+import { installArgs, removeAccounts, startHubService, startSshd, SystemdSandbox } from "./sandbox.js";
 
 const SSHD = "/usr/sbin/sshd";
 const SSH = "/usr/bin/ssh";
@@ -48,7 +48,7 @@ describe.skipIf(skip !== undefined)("SSH with the host's OpenSSH in a real syste
   let alice: Browser;
   let admin: Browser;
   const before: Record<string, string> = {};
-  let installArgs: string[];
+  let installCmd: string[];
   const clients = new Set<ChildProcess>();
 
   const sh = (argv: string[], what?: string) => sb.run(argv, { what });
@@ -192,16 +192,16 @@ describe.skipIf(skip !== undefined)("SSH with the host's OpenSSH in a real syste
     for (const user of ["root", OUTSIDER, SQUATTER]) before[user] = await sshdT(user);
 
     // First install: the starter config is not valid yet (no OIDC client), so sshd is left alone.
-    installArgs = [process.execPath, CLI, "install", "--config-dir", etc, "--unit-dir", "/run/systemd/system", "--user", SERVICE_USER, "--state-dir", join(dir, "state")];
-    const first = await sh(installArgs);
+    installCmd = installArgs(dir, SERVICE_USER);
+    const first = await sh(installCmd);
     expect(first).toMatch(/sshd: left as it is: .* is not valid yet/);
     writeConfig();
-    const second = await sh(installArgs);
+    const second = await sh(installCmd);
     expect(second, second).toMatch(/wrote \/usr\/local\/libexec\/slicehub\/authorized-keys/);
     expect(second).toMatch(/wrote \/etc\/ssh\/sshd_config\.d\/slicehub\.conf/);
     expect(second).toMatch(new RegExp(`left out of .*: ${SQUATTER}`));
     expect(second).toMatch(/reloaded ssh\.service/);
-    const third = await sh(installArgs);
+    const third = await sh(installCmd);
     expect(third).toMatch(/slicehub\.conf is up to date/);
     expect(third).not.toMatch(/reloaded/);
 
@@ -481,7 +481,7 @@ describe.skipIf(skip !== undefined)("SSH with the host's OpenSSH in a real syste
   it("install fails, saying why, when sshd would not apply the drop-in to the managed accounts", async () => {
     // An earlier file whose Match block sets a key first: sshd keeps the first value it obtains.
     await sh(["sh", "-c", `printf 'Match User ${PREFIX}*\n    PasswordAuthentication yes\n' > /etc/ssh/sshd_config.d/00-admin.conf`]);
-    const r = await sb.exec(installArgs, { timeoutMs: 60_000 });
+    const r = await sb.exec(installCmd, { timeoutMs: 60_000 });
     expect(r.code).not.toBe(0);
     expect(r.stderr).toMatch(/sshd does not apply \/etc\/ssh\/sshd_config\.d\/slicehub\.conf .*lacks: passwordauthentication no/);
     await sh(["rm", "/etc/ssh/sshd_config.d/00-admin.conf"]);

@@ -10,9 +10,9 @@ import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { freePort } from "../../src/ports.js";
-import { Browser, CLI, ROOT } from "../e2e/harness.js";
+import { Browser, ROOT } from "../e2e/harness.js";
 import { connectTerminal, cookieOf, openTerminal, ticketOf, type TermConn } from "../e2e/terminal-ws.js";
-import { removeAccounts, startHubService, SystemdSandbox } from "./sandbox.js";
+import { installArgs, removeAccounts, startHubService, SystemdSandbox } from "./sandbox.js";
 
 const skip = SystemdSandbox.unavailable();
 if (skip) console.warn(`skipping the systemd terminal tests: ${skip}`);
@@ -72,7 +72,7 @@ describe.skipIf(skip !== undefined)("browser terminal under the systemd spawner"
     await sh(["systemctl", "start", "dbus.socket"]);
     url = `http://127.0.0.1:${await freePort()}`;
     const etc = join(dir, "etc");
-    await sh([process.execPath, CLI, "install", "--config-dir", etc, "--unit-dir", "/run/systemd/system", "--user", SERVICE_USER, "--state-dir", join(dir, "state")]);
+    await sh(installArgs(dir, SERVICE_USER));
     const config = {
       listen: url,
       state_dir: join(dir, "state"),

@@ -11,9 +11,9 @@ import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { freePort } from "../../src/ports.js";
-import { CLI, ROOT, SINGLEUSER } from "../e2e/harness.js";
+import { ROOT, SINGLEUSER } from "../e2e/harness.js";
 import { haveOpenssl, LiveDir, TestCa } from "../e2e/tls-certs.js";
-import { removeAccounts, startHubService, SystemdSandbox } from "./sandbox.js";
+import { installArgs, removeAccounts, startHubService, SystemdSandbox } from "./sandbox.js";
 
 const skip = SystemdSandbox.unavailable() ?? (haveOpenssl ? undefined : "openssl is not installed");
 if (skip) console.warn(`skipping the systemd https tests: ${skip}`);
@@ -70,7 +70,7 @@ describe.skipIf(skip !== undefined)("https with root-only key files under system
     sb = await SystemdSandbox.boot({ keep: [ROOT] });
     port = await freePort();
     const etc = join(dir, "etc");
-    await sh([process.execPath, CLI, "install", "--config-dir", etc, "--unit-dir", "/run/systemd/system", "--user", SERVICE_USER, "--state-dir", join(dir, "state")]);
+    await sh(installArgs(dir, SERVICE_USER));
 
     // certbot's layout and modes: everything root's, the key 0600, the directories 0700.
     const le = join(dir, "letsencrypt");

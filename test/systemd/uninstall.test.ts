@@ -17,7 +17,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { freePort } from "../../src/ports.js";
 import { Browser, CLI, ROOT, SINGLEUSER } from "../e2e/harness.js";
-import { removeAccounts, startHubService, startSshd, SystemdSandbox } from "./sandbox.js";
+import { installArgs, removeAccounts, startHubService, startSshd, SystemdSandbox } from "./sandbox.js";
 
 const SSHD = "/usr/sbin/sshd";
 const SSH = "/usr/bin/ssh";
@@ -94,8 +94,8 @@ describe.skipIf(skip !== undefined)("slicehub uninstall in a real systemd", () =
     await startSshd(sb, { sshd: SSHD, port: sshPort, logind: false });
     for (const user of ["root", OUTSIDER, SQUATTER, ALICE]) before[user] = await sshdT(user);
 
-    const installArgs = [process.execPath, CLI, "install", "--config-dir", etc, "--unit-dir", "/run/systemd/system", "--user", SERVICE_USER, "--state-dir", join(dir, "state")];
-    await sh(installArgs);
+    const installCmd = installArgs(dir, SERVICE_USER);
+    await sh(installCmd);
     writeFileSync(
       join(etc, "config.json"),
       JSON.stringify({
@@ -108,7 +108,7 @@ describe.skipIf(skip !== undefined)("slicehub uninstall in a real systemd", () =
         spawner: { kind: "systemd", cmd: [SINGLEUSER], start_timeout_s: 90, unix_users: { prefix: PREFIX }, profiles: [{ name: "small", title: "Small", memory: "1G", tasks: 300 }] },
       }),
     );
-    const second = await sh(installArgs);
+    const second = await sh(installCmd);
     expect(second).toMatch(/wrote \/etc\/ssh\/sshd_config\.d\/slicehub\.conf/);
     await startHubService(sb, dir);
     await waitForHub();
