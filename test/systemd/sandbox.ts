@@ -143,6 +143,24 @@ export class SystemdSandbox {
     return Object.fromEntries(out.trim().split("\n").map((l) => [l.slice(0, l.indexOf("=")), l.slice(l.indexOf("=") + 1)]));
   }
 
+  /**
+   * Waits (at most `timeoutMs`) until slicehub.service is active with a main process other than `previousPid`
+   * (after a restart) and the hub at `url` answers /hub/login (the listener says 503 until adoption is done).
+   * Returns that process's PID; throws with both units' journals when it does not come up.
+   */
+  async waitForHub(url: string, o: { previousPid?: string; timeoutMs?: number } = {}): Promise<string> {
+    const deadline = Date.now() + (o.timeoutMs ?? 60_000);
+    while (Date.now() < deadline) {
+      const s = await this.show("slicehub.service", "MainPID", "ActiveState");
+      if (s.MainPID && s.MainPID !== "0" && s.MainPID !== o.previousPid && s.ActiveState === "active") {
+        if (await fetch(`${url}/hub/login`).then((r) => r.status === 200, () => false)) return s.MainPID;
+      }
+      await sleep(100);
+    }
+    const journal = await this.exec(["journalctl", "-u", "slicehub", "-u", "slicehub-helper", "--no-pager", "-n", "200", "-o", "cat"]);
+    throw new Error(`slicehub did not come up:\n${journal.stdout}`);
+  }
+
   spawn(argv: readonly string[], opts: SpawnOptions = {}): ChildProcess {
     return spawn(this.prefix[0]!, [...this.prefix.slice(1), ...argv], opts);
   }

@@ -62,18 +62,6 @@ describe.skipIf(skip !== undefined)("slicehub.service and slicehub-helper.servic
   const statusOf = async (pid: string) => sh(["cat", `/proc/${pid}/status`]);
   const mainPid = async (unit = "slicehub.service") => (await show(unit, "MainPID")).MainPID!;
 
-  async function waitForHub(previousPid?: string): Promise<string> {
-    const deadline = Date.now() + 60_000;
-    while (Date.now() < deadline) {
-      const s = await show("slicehub.service", "MainPID", "ActiveState");
-      if (s.MainPID && s.MainPID !== "0" && s.MainPID !== previousPid && s.ActiveState === "active") {
-        if (await fetch(`${url}/hub/login`).then((r) => r.status === 200, () => false)) return s.MainPID;
-      }
-      await sleep(100);
-    }
-    throw new Error(`slicehub did not come up:\n${await journal()}\n${await journal("slicehub-helper")}`);
-  }
-
   async function startServer(b: Browser, user: string): Promise<void> {
     const csrf = await b.csrf();
     const res = await b.request(`/hub/api/users/${user}/server`, { method: "POST", headers: { "content-type": "application/json", "x-xsrftoken": csrf }, body: "{}" });
@@ -124,7 +112,7 @@ mkdir -p /run/sshd`]);
     );
     await sh(["sh", "-c", `cp ${join(dir, "old.service")} ${UNITS}/slicehub.service && rm ${UNITS}/slicehub-helper.service`]);
     await startHubService(sb, dir);
-    await waitForHub();
+    await sb.waitForHub(url);
     alice = new Browser(url);
     await alice.login("alice");
   }, 180_000);
@@ -241,14 +229,14 @@ mkdir -p /run/sshd`]);
   it("a helper restart restarts the web unit too, and user servers keep running", async () => {
     const web = await mainPid();
     await sh(["systemctl", "restart", "slicehub-helper"]);
-    await waitForHub(web);
+    await sb.waitForHub(url, { previousPid: web });
     for (const user of ["alice", "bob"]) expect((await show(`slicehub-server-${user}.service`, "ActiveState")).ActiveState).toBe("active");
     expect((await show("slicehub-server-alice.service", "MainPID")).MainPID).toBe(serverPid);
     expect((await alice.request("/user/alice/api/status")).status).toBe(200);
     // Killed rather than restarted: the helper unit comes back by itself (Restart=on-failure), and the web unit with it.
     const web2 = await mainPid();
     await sh(["systemctl", "kill", "--kill-whom=main", "-s", "SIGKILL", "slicehub-helper"]);
-    await waitForHub(web2);
+    await sb.waitForHub(url, { previousPid: web2 });
     expect((await show("slicehub-helper.service", "ActiveState")).ActiveState).toBe("active");
     expect((await alice.request("/user/alice/api/status")).status).toBe(200);
   });
@@ -269,13 +257,13 @@ mkdir -p /run/sshd`]);
   it("the watchdog restarts a hub whose event loop is stuck; servers keep running", async () => {
     // Only for tests: this variable makes SIGUSR2 block the event loop (src/sd-notify.ts); only root can set it.
     await sh(["sh", "-c", `printf '[Service]\\nEnvironment=SLICEHUB_TEST_WATCHDOG_HANG=1\\nWatchdogSec=4\\n' > ${UNITS}/slicehub.service.d/watchdog.conf && systemctl daemon-reload && systemctl restart slicehub`]);
-    const stuck = await waitForHub();
+    const stuck = await sb.waitForHub(url);
     const restarts = Number((await show("slicehub.service", "NRestarts")).NRestarts);
     // Pings continue while the loop turns: longer than WatchdogSec, still the same process.
     await sleep(6_000);
     expect(await mainPid()).toBe(stuck);
     await sh(["kill", "-USR2", stuck]);
-    await waitForHub(stuck);
+    await sb.waitForHub(url, { previousPid: stuck });
     const s = await show("slicehub.service", "NRestarts", "StatusText");
     expect(Number(s.NRestarts)).toBe(restarts + 1);
     expect(s.StatusText).toBe(`serving on ${url}, 2 servers running`);

@@ -32,21 +32,6 @@ describe.skipIf(skip !== undefined)("systemd spawner in a real systemd", () => {
   const uidOf = (account: string) => Number(execFileSync("id", ["-u", account]).toString().trim());
   const statusUid = async (pid: string) => Number(/^Uid:\s+(\d+)/m.exec(await sh(["cat", `/proc/${pid}/status`]))?.[1]);
 
-  async function waitForHub(previousPid?: string): Promise<void> {
-    const deadline = Date.now() + 45_000;
-    while (Date.now() < deadline) {
-      const pid = (await show("slicehub.service", "MainPID")).MainPID;
-      if (pid && pid !== "0" && pid !== previousPid) {
-        const ok = await fetch(`${url}/hub/api`).then((r) => r.status === 200, () => false);
-        // The listener answers 503 until adoption is done; wait for the real thing.
-        const ready = ok && (await fetch(`${url}/hub/login`).then((r) => r.status === 200, () => false));
-        if (ready) return;
-      }
-      await sleep(100);
-    }
-    throw new Error(`slicehub did not come up:\n${await journal()}`);
-  }
-
   /** Start a server through the hub's API with the browser's session; resolve with the progress events. */
   async function startServer(b: Browser, user: string, server = "", options: object = {}) {
     const csrf = await b.csrf();
@@ -124,7 +109,7 @@ printf '[Service]\\nEnvironment=SLICEHUB_DROPIN=yes\\n' > /run/systemd/system/sl
 printf '[Slice]\\nTasksMax=4000\\n' > /run/systemd/system/slicehub-.slice.d/50-test.conf
 systemctl daemon-reload && systemctl start slicehub`]);
     void dropin;
-    await waitForHub();
+    await sb.waitForHub(url);
     alice = new Browser(url);
     await alice.login("alice");
   }, 180_000);
@@ -265,7 +250,7 @@ systemctl daemon-reload && systemctl start slicehub`]);
     await sleep(300);
     await sh(["systemctl", "kill", "--kill-whom=main", "-s", "SIGKILL", "slicehub.service"]);
     await traffic;
-    await waitForHub(before);
+    await sb.waitForHub(url, { previousPid: before });
     expect((await alice.request("/user/alice/api/status")).status).toBe(200);
     for (const unit of ["slicehub-server-alice.service", "slicehub-server-alice-one.service", "slicehub-server-bo\\x2db.x.service"]) {
       expect((await show(unit, "ActiveState")).ActiveState).toBe("active");
@@ -277,7 +262,7 @@ systemctl daemon-reload && systemctl start slicehub`]);
     const before = (await show("slicehub.service", "MainPID")).MainPID!;
     const helper = (await sh(["pgrep", "-f", "privileged-helper"])).trim().split("\n")[0]!;
     await sh(["kill", "-9", helper]);
-    await waitForHub(before);
+    await sb.waitForHub(url, { previousPid: before });
     expect(await journal()).toMatch(/the privileged helper exited; exiting so the service manager restarts slicehub/);
     expect((await show("slicehub-server-alice.service", "ActiveState")).ActiveState).toBe("active");
     expect((await alice.request("/user/alice/api/status")).status).toBe(200);
@@ -287,7 +272,7 @@ systemctl daemon-reload && systemctl start slicehub`]);
     await sh(["systemd-run", "--unit", "slicehub-server-ghost.service", "sleep", "300"]);
     const before = (await show("slicehub.service", "MainPID")).MainPID!;
     await sh(["systemctl", "restart", "slicehub.service"]);
-    await waitForHub(before);
+    await sb.waitForHub(url, { previousPid: before });
     const deadline = Date.now() + 20_000;
     let state = "active";
     while (Date.now() < deadline && state === "active") {

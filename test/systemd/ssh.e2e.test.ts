@@ -138,15 +138,6 @@ describe.skipIf(skip !== undefined)("SSH with the host's OpenSSH in a real syste
     }
   }
 
-  async function waitForHub(): Promise<void> {
-    const deadline = Date.now() + 45_000;
-    while (Date.now() < deadline) {
-      if (await fetch(`${url}/hub/login`).then((r) => r.status === 200, () => false)) return;
-      await sleep(100);
-    }
-    throw new Error(`slicehub did not come up:\n${await journal()}`);
-  }
-
   const writeConfig = (extra: { allowed?: string[]; memory?: string; ssh?: boolean } = {}) =>
     writeFileSync(
       join(etc, "config.json"),
@@ -206,7 +197,7 @@ describe.skipIf(skip !== undefined)("SSH with the host's OpenSSH in a real syste
     expect(third).not.toMatch(/reloaded/);
 
     await startHubService(sb, dir);
-    await waitForHub();
+    await sb.waitForHub(url);
     alice = new Browser(url);
     await alice.login("alice");
     admin = new Browser(url);

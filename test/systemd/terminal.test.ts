@@ -34,16 +34,6 @@ describe.skipIf(skip !== undefined)("browser terminal under the systemd spawner"
   const journal = () => sb.exec(["journalctl", "-u", "slicehub", "--no-pager", "-n", "200", "-o", "cat"]).then((r) => r.stdout);
   const terminalUnits = async () => (await sh(["systemctl", "list-units", "--plain", "--no-legend", "--all", "slicehub-terminal-*.service"])).split("\n").map((l) => l.split(/\s+/)[0]).filter(Boolean);
 
-  async function waitForHub(previousPid?: string): Promise<void> {
-    const deadline = Date.now() + 45_000;
-    while (Date.now() < deadline) {
-      const pid = (await show("slicehub.service", "MainPID")).MainPID;
-      if (pid && pid !== "0" && pid !== previousPid && (await fetch(`${url}/hub/login`).then((r) => r.status === 200, () => false))) return;
-      await sleep(100);
-    }
-    throw new Error(`slicehub did not come up:\n${await journal()}`);
-  }
-
   async function connect(b: Browser, page: string): Promise<TermConn> {
     const { ticket, status, html } = await ticketOf(b, page);
     if (!ticket) throw new Error(`no ticket on ${page} (${status}): ${html.slice(0, 500)}`);
@@ -93,7 +83,7 @@ describe.skipIf(skip !== undefined)("browser terminal under the systemd spawner"
     };
     writeFileSync(join(etc, "config.json"), JSON.stringify(config, null, 2));
     await startHubService(sb, dir);
-    await waitForHub();
+    await sb.waitForHub(url);
     alice = new Browser(url);
     await alice.login("alice");
     root = new Browser(url);
@@ -204,7 +194,7 @@ describe.skipIf(skip !== undefined)("browser terminal under the systemd spawner"
     const pid = (await show("slicehub.service", "MainPID")).MainPID;
     await sh(["systemctl", "restart", "slicehub"]);
     await t.closed;
-    await waitForHub(pid);
+    await sb.waitForHub(url, { previousPid: pid });
     const deadline = Date.now() + 15_000;
     while ((await terminalUnits()).length && Date.now() < deadline) await sleep(200);
     expect(await terminalUnits()).toEqual([]);

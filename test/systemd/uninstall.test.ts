@@ -70,15 +70,6 @@ describe.skipIf(skip !== undefined)("slicehub uninstall in a real systemd", () =
   const uninstall = (...flags: string[]) =>
     sb.exec([process.execPath, CLI, "uninstall", "--config", join(etc, "config.json"), "--unit-dir", "/run/systemd/system", ...flags], { timeoutMs: 180_000 });
 
-  async function waitForHub(): Promise<void> {
-    const deadline = Date.now() + 45_000;
-    while (Date.now() < deadline) {
-      if (await fetch(`${url}/hub/login`).then((r) => r.status === 200, () => false)) return;
-      await sleep(100);
-    }
-    throw new Error(`slicehub did not come up:\n${await journal()}`);
-  }
-
   beforeAll(async () => {
     dir = mkdtempSync("/var/lib/slicehub-uninstall-test-");
     chmodSync(dir, 0o755);
@@ -111,7 +102,7 @@ describe.skipIf(skip !== undefined)("slicehub uninstall in a real systemd", () =
     const second = await sh(installCmd);
     expect(second).toMatch(/wrote \/etc\/ssh\/sshd_config\.d\/slicehub\.conf/);
     await startHubService(sb, dir);
-    await waitForHub();
+    await sb.waitForHub(url);
 
     // Alice's server, started through the API as her browser does.
     alice = new Browser(url);
@@ -186,7 +177,7 @@ describe.skipIf(skip !== undefined)("slicehub uninstall in a real systemd", () =
     expect(mode).toBe("600");
 
     await sh(["systemctl", "start", "slicehub.service"]);
-    await waitForHub();
+    await sb.waitForHub(url);
     const deadline = Date.now() + 30_000;
     while (!(await journal()).match(/adopted running server.*alice/) && Date.now() < deadline) await sleep(200);
     expect(await journal()).toMatch(/adopted running server.*alice/);
