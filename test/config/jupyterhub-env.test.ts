@@ -13,18 +13,11 @@ import type { Logger } from "../../src/log.js";
 import { ADMIN_JUPYTERHUB_ENV, envKeyProblem, HUB_JUPYTERHUB_ENV } from "../../src/jupyterhub-env.js";
 import { serverEnv } from "../../src/server-env.js";
 import { CLI } from "../e2e/harness.js";
-import { config } from "../hub/fakes.js";
+import { ALICE_SERVER_ENV_INPUT, config } from "../hub/fakes.js";
 
 const run = promisify(execFile);
 
-const input = {
-  user: "alice",
-  server: "",
-  serviceUrl: "http://127.0.0.1:5000/user/alice/",
-  hubApiUrl: "http://127.0.0.1:8000/hub/api",
-  account: { name: "alice", home: "/home/alice", shell: "/bin/sh" },
-  hubEnv: {},
-};
+const input = ALICE_SERVER_ENV_INPUT;
 
 const errorsOf = (text: string): string[] => {
   const r = parseConfigText(text, "config.json", "/tmp");

@@ -8,16 +8,11 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { freePort } from "../../src/ports.js";
 import { CLI, HubProcess, SINGLEUSER } from "./harness.js";
+import { sample } from "../exposition.js";
 
 const PROMETHEUS = "/usr/bin/prometheus";
 const haveSingleuser = existsSync(SINGLEUSER);
 const havePrometheus = existsSync(PROMETHEUS);
-
-/** The value of one sample line of the exposition text. */
-function sample(body: string, series: string): number | undefined {
-  const line = body.split("\n").find((l) => l.startsWith(`${series} `));
-  return line === undefined ? undefined : Number(line.slice(series.length + 1));
-}
 
 describe.skipIf(!haveSingleuser)("metrics and health on the real daemon", () => {
   let hub: HubProcess;

@@ -3,6 +3,7 @@
 import http from "node:http";
 import { parseConfigText } from "../../src/config/load.js";
 import type { Config } from "../../src/config/schema.js";
+import type { ServerEnvInput } from "../../src/server-env.js";
 import type { SpawnSpec, Spawner, SpawnerState } from "../../spawners/spawner.js";
 
 /** A config parsed from JSON text as the daemon would read it; throws with every problem if it is invalid. */
@@ -11,6 +12,16 @@ export function config(text: string): Config {
   if (!r.ok) throw new Error(r.errors.join("\n"));
   return r.config;
 }
+
+/** alice's default server on port 5000, for serverEnv: what the spawner would pass. */
+export const ALICE_SERVER_ENV_INPUT: ServerEnvInput = {
+  user: "alice",
+  server: "",
+  serviceUrl: "http://127.0.0.1:5000/user/alice/",
+  hubApiUrl: "http://127.0.0.1:8000/hub/api",
+  account: { name: "alice", home: "/home/alice", shell: "/bin/sh" },
+  hubEnv: {},
+};
 
 /** Starts an in-process server on the port the lifecycle chose; answers 302 on its prefix like the real one. */
 export class FakeSpawner implements Spawner {

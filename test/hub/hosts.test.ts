@@ -10,7 +10,7 @@ import { log } from "../../src/log.js";
 import { serverEnv } from "../../src/server-env.js";
 import { Store } from "../../src/store/store.js";
 import { RouteTable } from "../../proxy/table.js";
-import { config, FakeSpawner } from "./fakes.js";
+import { ALICE_SERVER_ENV_INPUT, config, FakeSpawner } from "./fakes.js";
 
 const HUB = "http://hub.localhost:8000";
 const USERS = "http://users.localhost:8000";
@@ -132,14 +132,7 @@ describe("a server in subdomain mode", () => {
 });
 
 describe("serverEnv", () => {
-  const input = {
-    user: "alice",
-    server: "",
-    serviceUrl: "http://127.0.0.1:5000/user/alice/",
-    hubApiUrl: "http://127.0.0.1:8000/hub/api",
-    account: { name: "alice", home: "/home/alice", shell: "/bin/sh" },
-    hubEnv: {},
-  };
+  const input = ALICE_SERVER_ENV_INPUT;
 
   it("gives JupyterHub's subdomain-mode variables", () => {
     const env = serverEnv(cfg, input);

@@ -16,6 +16,7 @@ import type { Config } from "../../src/config/schema.js";
 import { Store } from "../../src/store/store.js";
 import { RouteTable } from "../../proxy/table.js";
 import { config, FakeSpawner } from "./fakes.js";
+import { sample } from "../exposition.js";
 
 let dir: string;
 let store: Store;
@@ -63,12 +64,6 @@ afterAll(async () => {
   store.close();
   rmSync(dir, { recursive: true, force: true });
 });
-
-/** The value of one sample line, e.g. `jupyterhub_total_users` or `x_bucket{le="+Inf",status="success"}`. */
-function sample(body: string, series: string): number | undefined {
-  const line = body.split("\n").find((l) => l.startsWith(`${series} `));
-  return line === undefined ? undefined : Number(line.slice(series.length + 1));
-}
 
 describe("/hub/metrics: who may scrape", () => {
   it("refuses anonymous requests with JupyterHub's 403 in the API's JSON shape", async () => {

@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { freePort } from "../../src/ports.js";
 import { Browser, ROOT, SINGLEUSER, readSse } from "../e2e/harness.js";
 import { installArgs, removeAccounts, startHubService, SystemdSandbox } from "./sandbox.js";
+import { sample } from "../exposition.js";
 
 const skip = SystemdSandbox.unavailable() ?? (existsSync(SINGLEUSER) ? undefined : `${SINGLEUSER} is not installed`);
 if (skip) console.warn(`skipping the systemd metrics tests: ${skip}`);
@@ -16,11 +17,6 @@ if (skip) console.warn(`skipping the systemd metrics tests: ${skip}`);
 const hex = randomBytes(2).toString("hex");
 const SERVICE_USER = `sms${hex}`;
 const PREFIX = `smx${hex}-`;
-
-function sample(body: string, series: string): number | undefined {
-  const line = body.split("\n").find((l) => l.startsWith(`${series} `));
-  return line === undefined ? undefined : Number(line.slice(series.length + 1));
-}
 
 describe.skipIf(skip !== undefined)("metrics under the systemd spawner", () => {
   let sb: SystemdSandbox;
