@@ -5,7 +5,6 @@
 // through each proxy to the real jupyterhub-singleuser. Screenshots: test-artifacts/proxy-*.png.
 import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import https from "node:https";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -13,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Browser as Chromium } from "playwright-core";
 import { freePort } from "../../src/ports.js";
 import { ARTIFACTS, haveChromium, launchChromium, printInNewNotebook } from "./chromium.js";
-import { Browser, HubProcess, SINGLEUSER } from "./harness.js";
+import { Browser, HubProcess, rawRequest, SINGLEUSER } from "./harness.js";
 import { haveOpenssl, TestCa } from "./tls-certs.js";
 
 const NGINX = "/usr/sbin/nginx";
@@ -106,18 +105,7 @@ https://localhost:${port} {
 }
 
 /** A GET through a proxy from 127.0.0.3 (not a trusted proxy), trusting the test CA. */
-function get(url: string, ca: string, headers: Record<string, string> = {}): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: string }> {
-  return new Promise((resolve, reject) => {
-    const req = https.get(url, { ca, headers, localAddress: "127.0.0.3", agent: false, timeout: 10_000 }, (res) => {
-      let body = "";
-      res.setEncoding("utf8");
-      res.on("data", (d: string) => (body += d));
-      res.on("end", () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
-    });
-    req.on("timeout", () => req.destroy(new Error("timeout")));
-    req.on("error", reject);
-  });
-}
+const get = (url: string, ca: string, headers: Record<string, string> = {}) => rawRequest(url, { ca, headers, localAddress: "127.0.0.3" });
 
 describe.skipIf(missing.length > 0)("behind nginx and Caddy", () => {
   let dir: string;

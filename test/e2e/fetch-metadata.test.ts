@@ -3,10 +3,9 @@
 // the Fetch Metadata a browser would send: hub pages only for document navigations, the API only with the
 // session's CSRF token, state changes only as form posts, and a tossed session cookie never chosen over the
 // victim's real one nor logging them out. The same attacks in Chromium: browser-attacks.test.ts.
-import http from "node:http";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { Browser, HubProcess } from "./harness.js";
+import { Browser, HubProcess, rawRequest, type RawReply } from "./harness.js";
 
 const FAKE = join(import.meta.dirname, "fixtures/fake-singleuser.mjs");
 
@@ -18,27 +17,10 @@ let aliceCsrf: string;
 let adminCsrf: string;
 let aliceToken: string;
 
-interface Raw {
-  status: number;
-  headers: http.IncomingHttpHeaders;
-  body: string;
-}
+type Raw = RawReply;
 
 /** One request exactly as given: no header of node's own beyond Host (and Content-Length for a body). */
-function raw(path: string, opts: { method?: string; headers?: Record<string, string>; body?: string } = {}): Promise<Raw> {
-  const u = new URL(hub.url);
-  return new Promise((resolve, reject) => {
-    const req = http.request({ host: u.hostname, port: u.port, path, method: opts.method ?? "GET", headers: opts.headers, agent: false }, (res) => {
-      let body = "";
-      res.setEncoding("utf8");
-      res.on("data", (d: string) => (body += d));
-      res.on("end", () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
-      res.on("error", reject);
-    });
-    req.on("error", reject);
-    req.end(opts.body);
-  });
-}
+const raw = (path: string, opts: { method?: string; headers?: Record<string, string>; body?: string } = {}) => rawRequest(`${hub.url}${path}`, opts);
 
 const cookieOf = (b: Browser) => `slicehub-session=${b.cookie("slicehub-session")}`;
 

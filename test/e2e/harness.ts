@@ -8,7 +8,8 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { randomUUID } from "node:crypto";
 import Database from "better-sqlite3";
 import WebSocket from "ws";
-import { get as httpsGet } from "node:https";
+import http from "node:http";
+import https, { get as httpsGet } from "node:https";
 import { freePort } from "../../src/ports.js";
 
 export const ROOT = resolve(import.meta.dirname, "../..");
@@ -172,6 +173,39 @@ function probe(url: string): Promise<number> {
     });
     req.on("timeout", () => req.destroy(new Error("timeout")));
     req.on("error", reject);
+  });
+}
+
+/** A reply read whole by rawRequest. */
+export interface RawReply {
+  status: number;
+  headers: http.IncomingHttpHeaders;
+  body: string;
+}
+
+/**
+ * One request exactly as given (node:http or node:https; no header of node's own beyond Host, and
+ * Content-Length for a body; no redirect followed): https trusts only `ca` when given; `localAddress` picks
+ * the client address (127.0.0.3 is not a trusted proxy).
+ */
+export function rawRequest(url: string, opts: { ca?: string; method?: string; headers?: Record<string, string>; body?: string; localAddress?: string } = {}): Promise<RawReply> {
+  const u = new URL(url);
+  const mod = u.protocol === "https:" ? https : http;
+  return new Promise((resolve, reject) => {
+    const req = mod.request(
+      u,
+      { method: opts.method ?? "GET", headers: opts.headers, ca: opts.ca, localAddress: opts.localAddress, agent: false, timeout: 10_000 } as https.RequestOptions,
+      (res) => {
+        let body = "";
+        res.setEncoding("utf8");
+        res.on("data", (d: string) => (body += d));
+        res.on("end", () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
+        res.on("error", reject);
+      },
+    );
+    req.on("timeout", () => req.destroy(new Error("timeout")));
+    req.on("error", reject);
+    req.end(opts.body);
   });
 }
 

@@ -2,8 +2,6 @@
 // ALPN, the certificate rotated under the running hub the way certbot renews (symlinks swapped), broken
 // replacements that keep the old one, the redirect listener, HSTS, Secure/__Host- cookies over it, the
 // servers' plain loopback API listener, and forged X-Forwarded-* from a client that is no trusted proxy.
-import http from "node:http";
-import https from "node:https";
 import tls from "node:tls";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -11,35 +9,11 @@ import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { freePort } from "../../src/ports.js";
-import { HubProcess } from "./harness.js";
+import { HubProcess, rawRequest } from "./harness.js";
 import { haveOpenssl, LiveDir, TestCa } from "./tls-certs.js";
 
-interface Reply {
-  status: number;
-  headers: http.IncomingHttpHeaders;
-  body: string;
-}
-
 /** One request; https ones trust only the test CA. */
-function request(url: string, opts: { ca?: string; method?: string; headers?: Record<string, string>; body?: string } = {}): Promise<Reply> {
-  const u = new URL(url);
-  const mod = u.protocol === "https:" ? https : http;
-  return new Promise((resolve, reject) => {
-    const req = mod.request(
-      u,
-      { method: opts.method ?? "GET", headers: opts.headers, ca: opts.ca, agent: false, timeout: 10_000 } as https.RequestOptions,
-      (res) => {
-        let body = "";
-        res.setEncoding("utf8");
-        res.on("data", (d: string) => (body += d));
-        res.on("end", () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
-      },
-    );
-    req.on("timeout", () => req.destroy(new Error("timeout")));
-    req.on("error", reject);
-    req.end(opts.body);
-  });
-}
+const request = rawRequest;
 
 /** The TLS session a client gets: protocol, ALPN and the served certificate's serial. */
 function handshake(port: number, opts: tls.ConnectionOptions = {}): Promise<{ protocol: string | null; alpn: string | false | null; serial: string; fingerprint256: string }> {
