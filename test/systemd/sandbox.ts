@@ -236,6 +236,34 @@ export function installArgs(dir: string, serviceUser: string, unitDir = "/run/sy
   return [process.execPath, CLI, "install", "--config-dir", join(dir, "etc"), "--unit-dir", unitDir, "--user", serviceUser, "--state-dir", join(dir, "state")];
 }
 
+/** Debian's OpenSSH client, which the SSH tests run from the host (the sandbox shares its network). */
+export const SSH = "/usr/bin/ssh";
+
+/** ssh's arguments to log in as `user` on 127.0.0.1:`port` with the key file `key` only, never asking anything. */
+export function sshArgs(key: string, port: number, user: string, extra: string[] = []): string[] {
+  return [
+    "-i", key,
+    "-p", String(port),
+    "-o", "StrictHostKeyChecking=no",
+    "-o", "UserKnownHostsFile=/dev/null",
+    "-o", "BatchMode=yes",
+    "-o", "IdentitiesOnly=yes",
+    "-o", "ConnectTimeout=10",
+    "-o", "LogLevel=ERROR",
+    ...extra,
+    `${user}@127.0.0.1`,
+  ];
+}
+
+/** One ssh command from the host, killed after `timeoutMs`; code -1 when ssh did not exit by itself. */
+export function runSsh(args: string[], command: string, timeoutMs = 30_000): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(SSH, [...args, command], { timeout: timeoutMs, killSignal: "SIGKILL" }, (err, stdout, stderr) => {
+      resolve({ code: err ? (typeof err.code === "number" ? err.code : -1) : 0, stdout, stderr });
+    });
+  });
+}
+
 /** Removes the host's Unix accounts a test made (and their homes), by name. */
 export function removeAccounts(made: (name: string) => boolean): void {
   for (const line of execFileSync("getent", ["passwd"]).toString().split("\n")) {

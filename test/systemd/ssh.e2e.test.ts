@@ -7,7 +7,7 @@
 //
 // The sandbox shares the host's file systems, so the test lays a private overlay over /etc/ssh, /etc/systemd and
 // /usr/local inside it: install's drop-in and wrapper and the helper's user-slice drop-ins never reach the host.
-import { execFile, execFileSync, spawn, type ChildProcess } from "node:child_process";
+import { execFileSync, spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -16,10 +16,9 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { freePort } from "../../src/ports.js";
 import { ARTIFACTS, haveChromium, launchChromium } from "../e2e/chromium.js";
 import { Browser, ROOT, SINGLEUSER } from "../e2e/harness.js";
-import { installArgs, removeAccounts, startHubService, startSshd, SystemdSandbox } from "./sandbox.js";
+import { installArgs, removeAccounts, runSsh, SSH, sshArgs, startHubService, startSshd, SystemdSandbox } from "./sandbox.js";
 
 const SSHD = "/usr/sbin/sshd";
-const SSH = "/usr/bin/ssh";
 const skip =
   SystemdSandbox.unavailable() ??
   (!existsSync(SSHD) ? `${SSHD} is not installed (openssh-server)` : !existsSync(SSH) ? `${SSH} is not installed (openssh-client)` : undefined) ??
@@ -56,29 +55,13 @@ describe.skipIf(skip !== undefined)("SSH with the host's OpenSSH in a real syste
   const uidOf = (account: string) => Number(execFileSync("id", ["-u", account]).toString().trim());
   const key = (name: string) => join(dir, `key-${name}`);
 
-  const sshArgs = (user: string, keyName: string, extra: string[] = []) => [
-    "-i", key(keyName),
-    "-p", String(sshPort),
-    "-o", "StrictHostKeyChecking=no",
-    "-o", "UserKnownHostsFile=/dev/null",
-    "-o", "BatchMode=yes",
-    "-o", "IdentitiesOnly=yes",
-    "-o", "ConnectTimeout=10",
-    "-o", "LogLevel=ERROR",
-    ...extra,
-    `${user}@127.0.0.1`,
-  ];
+  const sshArgsOf = (user: string, keyName: string, extra: string[] = []) => sshArgs(key(keyName), sshPort, user, extra);
   /** One ssh command from the host (the sandbox shares its network), bounded. */
   const ssh = (user: string, keyName: string, command: string, extra: string[] = [], timeoutMs = 30_000): Promise<Run> =>
-    new Promise((resolve) => {
-      execFile(SSH, [...sshArgs(user, keyName, extra), command], { timeout: timeoutMs, killSignal: "SIGKILL" }, (err, stdout, stderr) => {
-        const code = err ? (typeof err.code === "number" ? err.code : -1) : 0;
-        resolve({ code, stdout, stderr });
-      });
-    });
+    runSsh(sshArgsOf(user, keyName, extra), command, timeoutMs);
   /** A long-running ssh client (a session to end, a forward); stopped in afterAll if still running. */
   const background = (user: string, keyName: string, command: string | undefined, extra: string[] = []) => {
-    const child = spawn(SSH, [...sshArgs(user, keyName, extra), ...(command ? [command] : [])], { stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(SSH, [...sshArgsOf(user, keyName, extra), ...(command ? [command] : [])], { stdio: ["ignore", "pipe", "pipe"] });
     let output = "";
     child.stdout?.on("data", (d: Buffer) => (output += d.toString()));
     child.stderr?.on("data", (d: Buffer) => (output += d.toString()));

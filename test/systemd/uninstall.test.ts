@@ -9,7 +9,7 @@
 //
 // As in ssh.e2e.test.ts, an overlay over /etc/ssh, /etc/systemd and /usr/local inside the sandbox keeps install's
 // and uninstall's file work there.
-import { execFile, execFileSync } from "node:child_process";
+import { execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { chmodSync, existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -17,10 +17,9 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { freePort } from "../../src/ports.js";
 import { Browser, CLI, ROOT, SINGLEUSER } from "../e2e/harness.js";
-import { installArgs, removeAccounts, startHubService, startSshd, SystemdSandbox } from "./sandbox.js";
+import { installArgs, removeAccounts, runSsh, SSH, sshArgs, startHubService, startSshd, SystemdSandbox } from "./sandbox.js";
 
 const SSHD = "/usr/sbin/sshd";
-const SSH = "/usr/bin/ssh";
 const skip =
   SystemdSandbox.unavailable() ??
   (existsSync(SINGLEUSER) ? undefined : `${SINGLEUSER} is not installed`) ??
@@ -58,15 +57,7 @@ describe.skipIf(skip !== undefined)("slicehub uninstall in a real systemd", () =
     }
   };
   const key = (name: string) => join(dir, `key-${name}`);
-  const ssh = (user: string, keyName: string): Promise<{ code: number; stderr: string }> =>
-    new Promise((resolve) => {
-      execFile(
-        SSH,
-        ["-i", key(keyName), "-p", String(sshPort), "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "BatchMode=yes", "-o", "IdentitiesOnly=yes", "-o", "ConnectTimeout=10", `${user}@127.0.0.1`, "true"],
-        { timeout: 30_000, killSignal: "SIGKILL" },
-        (err, _stdout, stderr) => resolve({ code: err ? (typeof err.code === "number" ? err.code : -1) : 0, stderr }),
-      );
-    });
+  const ssh = (user: string, keyName: string) => runSsh(sshArgs(key(keyName), sshPort, user), "true");
   const uninstall = (...flags: string[]) =>
     sb.exec([process.execPath, CLI, "uninstall", "--config", join(etc, "config.json"), "--unit-dir", "/run/systemd/system", ...flags], { timeoutMs: 180_000 });
 
