@@ -20,6 +20,11 @@ export type Decision = { ok: true; username: string; admin: boolean; email: stri
 
 const GOOGLE_ISSUERS = new Set(["https://accounts.google.com", "accounts.google.com"]);
 
+/** Google's issuer (its ID tokens name it with and without the scheme). */
+export function isGoogleIssuer(iss: unknown): boolean {
+  return typeof iss === "string" && GOOGLE_ISSUERS.has(iss);
+}
+
 /**
  * May this person use the hub, and as admin? Independent of the user name, so a config reload can re-decide
  * for people already linked to a user (whose name never changes) from the claims stored at their last login.
@@ -90,7 +95,7 @@ function refuse(reason: RefusalReason, message: string): Refusal {
 export type Resolution = { ok: true; name: string; user: UserRow | undefined } | { ok: false; reason: "subject_collision"; message: string };
 
 /** Google's consumer mail domains: Google itself owns every address in them. */
-const GOOGLE_MAIL = new Set(["gmail.com", "googlemail.com"]);
+export const GOOGLE_MAIL: ReadonlySet<string> = new Set(["gmail.com", "googlemail.com"]);
 
 /**
  * The email a login proves, for taking a user `slicehub import jupyterhub` made, or undefined. It must be a

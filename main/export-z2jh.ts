@@ -4,6 +4,7 @@ import { randomBytes } from "node:crypto";
 import { existsSync, linkSync, renameSync, unlinkSync, writeFileSync } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
 import { z } from "zod";
+import { isGoogleIssuer } from "../auth/decide.js";
 import { loadConfigFile } from "../src/config/load.js";
 import { packageVersion } from "../src/package-root.js";
 import { DEFAULT_IMAGE, ExportError, exportZ2jh, parseImage, type Endpoints, type ExportOptions } from "../src/z2jh/export.js";
@@ -127,7 +128,7 @@ export async function runExport(args: ExportArgs, io: ExportIo): Promise<number>
   }
 
   let discovery: ExportOptions["discovery"];
-  if (cfg.auth.kind === "oidc" && !/^(https:\/\/)?accounts\.google\.com\/?$/.test(cfg.auth.issuer) && !args.offline) {
+  if (cfg.auth.kind === "oidc" && !isGoogleIssuer(cfg.auth.issuer) && !args.offline) {
     say(`reading ${cfg.auth.issuer.replace(/\/+$/, "")}/.well-known/openid-configuration ...`);
     discovery = await discover(cfg.auth.issuer, args.timeoutMs);
   }

@@ -1,7 +1,7 @@
 // What `slicehub import jupyterhub` does with a JupyterHub database, decided against the store before anything
 // is written (planImport), then done in the caller's transaction (applyPlan). The plan is what the dry run
 // prints, so the dry run says exactly what the real run does.
-import { decideAccess, normaliseUserName, userNameForEmail } from "../../auth/decide.js";
+import { decideAccess, GOOGLE_MAIL, isGoogleIssuer, normaliseUserName, userNameForEmail } from "../../auth/decide.js";
 import type { Config } from "../config/schema.js";
 import { SERVER_NAME } from "../names.js";
 import type { Store } from "../store/store.js";
@@ -65,7 +65,6 @@ export interface PlanOptions {
 
 const EMAIL = /^[^@\s]+@[^@\s]+\.[^@\s]+$/;
 const GROUP_NAME = /^[a-z0-9][a-z0-9_-]{0,63}$/;
-const GOOGLE_ISSUERS = new Set(["https://accounts.google.com", "accounts.google.com"]);
 
 const day = (ms: number) => new Date(ms).toISOString().slice(0, 10);
 
@@ -75,7 +74,7 @@ const day = (ms: number) => new Date(ms).toISOString().slice(0, 10);
  */
 function expectedClaims(issuer: string, email: string) {
   const domain = email.slice(email.lastIndexOf("@") + 1);
-  const hd = GOOGLE_ISSUERS.has(issuer) && domain !== "gmail.com" && domain !== "googlemail.com" ? domain : undefined;
+  const hd = isGoogleIssuer(issuer) && !GOOGLE_MAIL.has(domain) ? domain : undefined;
   return { iss: issuer, sub: "import", email, email_verified: true, hd };
 }
 
@@ -274,7 +273,7 @@ export function planImport(store: Store, cfg: Config, jh: JhDatabase, opts: Plan
     const most = Math.max(...kept.map((p) => p.servers.filter((s) => s.action !== "skip").length));
     warnings.push(`spawner.named_servers.limit is 0, so no named server can start; to use the imported ones set "spawner": {"named_servers": {"limit": ${most}}}`);
   }
-  if (auth.kind === "oidc" && GOOGLE_ISSUERS.has(auth.issuer)) {
+  if (auth.kind === "oidc" && isGoogleIssuer(auth.issuer)) {
     warnings.push("Google login: an imported user is taken only by a verified Gmail address or a Google Workspace account; a consumer Google account with another address never takes one");
   }
   return { source: jh.source, nameRule, users, counts, groups, notCarried: jh.notCarried, configSnippet: snippet(cfg, kept, groups), warnings };
@@ -301,7 +300,7 @@ function loginOutcome(cfg: Config, p: UserPlan, hasIdentity: boolean): string {
   }
   const viaDomain = !auth.admin_users.includes(p.email) && !auth.allowed_users.includes(p.email);
   const admin = access.admin ? " as admin" : p.admin ? "; not as admin until it is in auth.admin_users (see the snippet)" : "";
-  return `${takes}${viaDomain ? ` (allowed by auth.allowed_domains${GOOGLE_ISSUERS.has(auth.issuer) ? ", from a Google Workspace account of that domain" : ""})` : " (allowed by the config)"}${admin}`;
+  return `${takes}${viaDomain ? ` (allowed by auth.allowed_domains${isGoogleIssuer(auth.issuer) ? ", from a Google Workspace account of that domain" : ""})` : " (allowed by the config)"}${admin}`;
 }
 
 /** The config keys the admin should merge: who may log in, who is admin, and the groups. */

@@ -5,7 +5,7 @@
 // Secret the admin makes.
 import { isDeepStrictEqual } from "node:util";
 import { Document, isMap, isScalar, type Node, type Pair, type Scalar, type YAMLMap } from "yaml";
-import { userNameForEmail } from "../../auth/decide.js";
+import { isGoogleIssuer, userNameForEmail } from "../../auth/decide.js";
 import { ConfigSchema, type Config, type OidcAuthConfig } from "../config/schema.js";
 import { MAPPING, type MappingRow } from "./mapping.js";
 import { LOGIN_PY, PROFILES_PY } from "./python.js";
@@ -17,7 +17,6 @@ export const CHART_REPO = "https://hub.jupyter.org/helm-chart/";
 export const DEFAULT_IMAGE = "quay.io/jupyter/scipy-notebook:latest";
 export const SECRET_KEY = "client-secret";
 
-const GOOGLE_ISSUERS = new Set(["https://accounts.google.com", "accounts.google.com"]);
 
 export class ExportError extends Error {}
 
@@ -173,7 +172,7 @@ function buildAuth(cfg: Config, o: ExportOptions, b: Built, hub: Record<string, 
     b.warnings.push("--allow-dev: the values use the dummy authenticator (no password); for a throwaway test cluster only");
     return;
   }
-  const google = GOOGLE_ISSUERS.has(auth.issuer);
+  const google = isGoogleIssuer(auth.issuer);
   const cls = google ? "GoogleOAuthenticator" : "GenericOAuthenticator";
   hubConfig.JupyterHub!.authenticator_class = google ? "google" : "generic-oauth";
   const base = new URL(cfg.public_url ?? cfg.listen).origin;
