@@ -11,22 +11,15 @@ import { DEFAULT_IMAGE, ExportError, exportZ2jh, parseImage, type Endpoints, typ
 
 export { parseImage };
 
-export interface ExportArgs {
+/** The command line: the export's own options (passed through) and what the command does before and after. */
+export interface ExportArgs
+  extends Pick<ExportOptions, "storageCapacity" | "storageClass" | "memoryGuaranteeRatio" | "cpuGuaranteeRatio" | "letsencryptEmail" | "namespace" | "release" | "secretName" | "allowDev"> {
   config: string;
   output?: string;
   force: boolean;
   image?: string;
-  storageCapacity: string;
-  storageClass?: string;
-  memoryGuaranteeRatio: number;
-  cpuGuaranteeRatio: number;
-  letsencryptEmail?: string;
-  namespace: string;
-  release: string;
-  secretName: string;
   offline: boolean;
   timeoutMs: number;
-  allowDev: boolean;
 }
 
 export interface ExportIo {
